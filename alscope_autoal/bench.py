@@ -1,0 +1,109 @@
+"""`autoal bench` as a library call: turn a request into validated job specs, then run them."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .data import DATASETS, load_dataset
+from .errors import UserError
+from .profiles import PROFILES
+from .runner import Reporter, SweepOutcome, run_sequential
+from .settings import prepare
+from .spec import JobSpec
+from .strategies import STRATEGIES
+
+DEFAULT_DATASETS = ("digits",)
+DEFAULT_STRATEGIES = ("random", "entropy", "margin", "least-confidence")
+
+
+@dataclass(frozen=True)
+class BenchRequest:
+    datasets: tuple[str, ...] = DEFAULT_DATASETS
+    strategies: tuple[str, ...] = DEFAULT_STRATEGIES
+    seeds: int = 1
+    profile: str = "cpu"
+    rounds: int | None = None  # None: the profile's budget for each dataset
+    initial: int | None = None
+    query_size: int | None = None
+    imbalance_factor: float = 1.0
+    open_set_ratio: float = 0.0
+    strategy_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # strategy -> its parameters
+
+
+def check_counts(request: BenchRequest) -> None:
+    for flag, value in [("--seeds", request.seeds), ("--rounds", request.rounds), ("--initial", request.initial),
+                        ("--query-size", request.query_size)]:
+        if value is not None and value < 1:
+            raise UserError(f"{flag} must be a positive number, got {value}")
+    if request.imbalance_factor < 1:
+        raise UserError(f"--imbalance-factor must be at least 1 (1 = no imbalance), got {request.imbalance_factor}")
+    if not 0 <= request.open_set_ratio < 1:
+        raise UserError(f"--open-set-ratio must be in [0, 1), got {request.open_set_ratio}")
+    for kind, names in [("dataset", request.datasets), ("strategy", request.strategies)]:
+        if not names:
+            raise UserError(f"no {kind} given: name at least one (see 'autoal list {kind.replace('y', 'ie')}s')")
+
+
+def job_specs(request: BenchRequest, dataset: str) -> list[JobSpec]:
+    budget = PROFILES.get(request.profile).budget_for(dataset)
+    return [
+        JobSpec(dataset=dataset, strategy=strategy, seed=seed, profile=request.profile,
+                initial=request.initial or budget.initial, query_size=request.query_size or budget.query_size,
+                rounds=request.rounds or budget.rounds, imbalance_factor=request.imbalance_factor,
+                open_set_ratio=request.open_set_ratio,
+                strategy_params=tuple(sorted(request.strategy_params.get(strategy, {}).items())))
+        for seed in range(request.seeds) for strategy in request.strategies
+    ]
+
+
+def check_budget(spec: JobSpec, data_dir: Path | None, download: bool) -> None:
+    """Refuse budgets the pool cannot pay, before any job runs."""
+    data = load_dataset(spec.dataset, data_dir, download)
+    prepared = prepare(data, replace(spec, seed=0), PROFILES.get(spec.profile))
+    known = int((~prepared.is_unknown).sum())
+    pool = len(prepared.is_unknown)
+    if spec.initial > known:
+        raise UserError(f"--initial {spec.initial} is larger than the {known} labelable samples of {spec.dataset} "
+                        f"({spec.setting}); choose at most {known}")
+    needed = spec.initial + spec.rounds * spec.query_size
+    if needed > pool:
+        raise UserError(f"the budget needs {needed} labels ({spec.initial} + {spec.rounds} rounds x "
+                        f"{spec.query_size}) but the {spec.dataset} pool holds {pool}; lower --rounds, "
+                        f"--query-size or --initial")
+
+
+def check_writable(out_dir: Path) -> None:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out_dir):
+            pass
+    except OSError as exc:
+        raise UserError(f"cannot write to the output folder {out_dir} ({exc.strerror}); choose another with --out")
+    if not os.access(out_dir, os.W_OK):
+        raise UserError(f"cannot write to the output folder {out_dir}; choose another with --out")
+
+
+def plan(request: BenchRequest, data_dir: Path | None = None, download: bool = False) -> list[JobSpec]:
+    """Validate a request (names, counts, budgets, data files) and expand it into job specs."""
+    check_counts(request)
+    PROFILES.check(request.profile)
+    for name in request.strategies:
+        STRATEGIES.check(name)
+    specs = []
+    for dataset in request.datasets:
+        DATASETS.check(dataset)
+        dataset_specs = job_specs(request, dataset)
+        check_budget(dataset_specs[0], data_dir, download)
+        specs += dataset_specs
+    return specs
+
+
+def run_bench(request: BenchRequest, out_dir: Path, data_dir: Path | None = None, download: bool = False,
+              reporter: Reporter | None = None) -> SweepOutcome:
+    specs = plan(request, data_dir, download)
+    check_writable(Path(out_dir))
+    return run_sequential(specs, Path(out_dir), data_dir, download, reporter)

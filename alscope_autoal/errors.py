@@ -1,0 +1,12 @@
+"""Errors that come from the user's input rather than from a bug.
+
+The CLI prints a `UserError` as one line and exits with code 2; anything else is a bug and keeps its traceback.
+"""
+
+
+class UserError(Exception):
+    """A mistake the user can fix: the message says what to do."""
+
+
+class DataError(UserError):
+    """A dataset file is missing or unreadable."""

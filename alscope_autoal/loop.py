@@ -1,0 +1,92 @@
+"""The active-learning loop: train, evaluate, query, label, until the round count is reached.
+
+Row r of a job's record describes the model trained after r queries: how many labels it saw, its test scores,
+and the cost of the query that bought the r-th batch (zero for the initial round).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from .data import ImageDataset
+from .pool import Pool
+from .profiles import PROFILES, Profile
+from .seeds import derive_seed, rng_for
+from .settings import PreparedData, initial_indices, prepare
+from .spec import JobSpec
+from .strategies import QueryContext, make_strategy
+from .training import ImageSpec, classification_metrics, forward_pool, train_model
+
+RoundCallback = Callable[[dict[str, Any]], None]
+
+
+def pick_device(preferred: str | None = None) -> torch.device:
+    if preferred:
+        return torch.device(preferred)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def image_spec(data: ImageDataset, prepared: PreparedData) -> ImageSpec:
+    mean, std = data.channel_stats()
+    return ImageSpec(data.n_channels, len(prepared.classes), mean, std, data.flips_ok)
+
+
+def evaluate(model, prepared: PreparedData, spec: ImageSpec, profile: Profile, device) -> dict[str, float]:
+    logits, _ = forward_pool(model, prepared.test_x, spec, device, profile.eval_batch_size)
+    return classification_metrics(prepared.test_y.numpy(), logits.argmax(1).numpy(), spec.n_classes)
+
+
+def round_row(spec: JobSpec, profile: Profile, pool: Pool, round_: int, n_classes: int) -> dict[str, Any]:
+    trainable = pool.trainable_indices()
+    return {
+        "job_id": spec.job_id, "dataset": spec.dataset, "setting": spec.setting,
+        "imbalance_factor": spec.imbalance_factor, "open_set_ratio": spec.open_set_ratio,
+        "profile": spec.profile, "model": profile.model, "strategy": spec.strategy,
+        "strategy_params": str(spec.params) if spec.params else "", "seed": spec.seed, "round": round_,
+        "n_labeled": int(pool.labeled_mask.sum()), "n_trainable": len(trainable),
+    }
+
+
+def run_job(spec: JobSpec, data: ImageDataset, device: torch.device | None = None,
+            on_round: RoundCallback | None = None) -> list[dict[str, Any]]:
+    """Run one job and return its rows (one per round)."""
+    device = device or pick_device()
+    profile = PROFILES.get(spec.profile)
+    prepared = prepare(data, spec, profile)
+    img = image_spec(data, prepared)
+    pool_x = prepared.pool_x.to(device)
+    pool = Pool(len(prepared.pool_y), prepared.is_unknown)
+    pool.label(initial_indices(prepared, spec), 0)
+    strategy = make_strategy(spec.strategy, spec.params)
+    query_cost: dict[str, Any] = {"n_queried": 0, "n_queried_unknown": 0, "selection_seconds": 0.0}
+    rows = []
+    for round_ in range(spec.rounds + 1):
+        trainable = pool.trainable_indices()
+        t0 = time.perf_counter()
+        model = train_model(pool_x[torch.as_tensor(trainable, device=device)], prepared.pool_y[trainable], img,
+                            profile, derive_seed(spec.seed, spec.dataset, "model-init", round_), device)
+        t1 = time.perf_counter()
+        scores = evaluate(model, prepared, img, profile, device)
+        row = round_row(spec, profile, pool, round_, img.n_classes) | scores | query_cost | {
+            "train_seconds": t1 - t0, "eval_seconds": time.perf_counter() - t1, "device": str(device),
+            "labeled_class_counts": np.bincount(prepared.pool_y[trainable].numpy(), minlength=img.n_classes)
+            .tolist(),
+        }
+        rows.append(row)
+        if on_round:
+            on_round(row)
+        if round_ == spec.rounds:
+            break
+        ctx = QueryContext(model, pool.copy(), pool_x, prepared.pool_y, img, profile, device, round_,
+                           derive_seed(spec.seed, spec.strategy, "strategy"))
+        rng = rng_for(spec.seed, spec.dataset, spec.setting, spec.strategy, "query", round_)
+        t0 = time.perf_counter()
+        picked = np.asarray(strategy.select(ctx, min(spec.query_size, len(pool.unlabeled_indices())), rng))
+        query_cost = {"n_queried": len(picked), "n_queried_unknown": int(pool.is_unknown[picked].sum()),
+                      "selection_seconds": time.perf_counter() - t0, **getattr(strategy, "round_log", {})}
+        pool.label(picked, round_ + 1)
+    return rows

@@ -1,0 +1,18 @@
+"""Task models. Each returns logits from `forward`, its penultimate features from `embed`, and maps features to
+logits with `head`, so strategies can use embeddings (core-set, BADGE) and MC dropout without knowing the model."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from ..registry import Registry
+from .resnet import ResNet18
+from .small_cnn import SmallCNN
+
+MODELS: Registry[type[nn.Module]] = Registry("model")
+MODELS.add("small-cnn", SmallCNN, "three conv blocks, global pooling, dropout before the classifier (CPU profiles)")
+MODELS.add("resnet18", ResNet18, "CIFAR-style ResNet-18 (3x3 stem, no max-pool) with dropout before the classifier")
+
+
+def build_model(name: str, in_channels: int, n_classes: int, dropout: float) -> nn.Module:
+    return MODELS.get(name)(in_channels=in_channels, n_classes=n_classes, dropout=dropout)

@@ -1,0 +1,58 @@
+"""Job specs: one (dataset, setting, strategy, seed, profile, budget) cell of a sweep, frozen and hashable.
+
+The job id is a hash of the spec's canonical JSON, so a finished job is recognised by its result file name and a
+rerun of the same sweep skips it. Where the data lives is not part of the spec: it does not change the result
+(the dataset fingerprint in the result metadata records what was read).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    dataset: str
+    strategy: str
+    seed: int
+    profile: str
+    initial: int
+    query_size: int
+    rounds: int
+    imbalance_factor: float = 1.0  # largest / smallest class size in the training pool; 1 = as shipped
+    open_set_ratio: float = 0.0  # fraction of classes held out as unknown; their samples stay in the pool
+    strategy_params: tuple[tuple[str, Any], ...] = field(default=())
+
+    def canonical(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+
+    @property
+    def job_id(self) -> str:
+        return hashlib.sha256(self.canonical().encode()).hexdigest()[:16]
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.strategy_params)
+
+    @property
+    def setting(self) -> str:
+        """A short name for the data setting, used to group results."""
+        parts = []
+        if self.imbalance_factor != 1.0:
+            parts.append(f"imbalance={self.imbalance_factor:g}")
+        if self.open_set_ratio:
+            parts.append(f"open-set={self.open_set_ratio:g}")
+        return ",".join(parts) or "standard"
+
+    @property
+    def label(self) -> str:
+        return f"{self.dataset}/{self.setting}/{self.strategy}/seed{self.seed}"
+
+    @classmethod
+    def from_json(cls, text: str) -> "JobSpec":
+        raw = json.loads(text)
+        raw["strategy_params"] = tuple(tuple(kv) for kv in raw.get("strategy_params", ()))
+        return cls(**raw)

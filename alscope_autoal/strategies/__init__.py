@@ -1,0 +1,28 @@
+"""The strategy registry. Entries are classes (or "module:Class" for heavy ones, imported on first use);
+`make_strategy` builds one with its parameters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import UserError
+from ..registry import Registry
+from .base import QueryContext, ScoreStrategy, Strategy, top_k
+from .baselines import RandomSampling
+from .uncertainty import EntropySampling, LeastConfidence, MarginSampling
+
+__all__ = ["STRATEGIES", "QueryContext", "ScoreStrategy", "Strategy", "make_strategy", "top_k"]
+
+STRATEGIES: Registry[type] = Registry("strategy")
+STRATEGIES.add("random", RandomSampling, "uniform random sampling: the reference")
+STRATEGIES.add("entropy", EntropySampling, "highest predictive entropy (Shannon 1948; Settles 2009 survey)")
+STRATEGIES.add("margin", MarginSampling, "smallest gap between the two top classes (Scheffer et al. 2001)")
+STRATEGIES.add("least-confidence", LeastConfidence, "lowest top-class probability (Lewis & Gale 1994)")
+
+
+def make_strategy(name: str, params: dict[str, Any] | None = None) -> Strategy:
+    cls = STRATEGIES.get(name)
+    try:
+        return cls(**(params or {}))
+    except TypeError as exc:
+        raise UserError(f"bad parameters {params} for strategy {name!r}: {exc}") from None

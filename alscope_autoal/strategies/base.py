@@ -1,0 +1,115 @@
+"""The query-strategy protocol, the per-round context strategies read, and the shared top-k selection.
+
+A strategy reads the context and returns pool indices; it never trains the task model or changes the pool
+(the loop does both). Score-based strategies only compute scores and call `top_k`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..pool import Pool
+from ..profiles import Profile
+from ..training import ImageSpec, enable_mc_dropout, forward_pool, normalise
+
+
+@dataclass
+class QueryContext:
+    """What a strategy may look at in one round: the trained model, the pool, the images, the labeled labels.
+
+    Forward passes are cached, so strategies that share one round's context (AutoAL's candidates) pay once.
+    """
+
+    model: nn.Module
+    pool: Pool
+    x: torch.Tensor  # every pool image, uint8 (N, C, H, W)
+    y: torch.Tensor  # ground truth of the pool; read it only through `labeled_targets`
+    spec: ImageSpec
+    profile: Profile
+    device: torch.device
+    round: int
+    seed: int  # the job's strategy seed, for strategies that train auxiliary networks
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def n_classes(self) -> int:
+        return self.spec.n_classes
+
+    def labeled_targets(self, indices: np.ndarray) -> torch.Tensor:
+        if not self.pool.labeled_mask[indices].all():
+            raise ValueError("a strategy asked for the label of an unlabeled sample")
+        return self.y[torch.as_tensor(indices)]
+
+    def _forward(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if "forward" not in self._cache:
+            self._cache["forward"] = forward_pool(self.model, self.x, self.spec, self.device,
+                                                  self.profile.eval_batch_size)
+        return self._cache["forward"]
+
+    def logits(self, indices: np.ndarray) -> torch.Tensor:
+        return self._forward()[0][torch.as_tensor(indices)]
+
+    def probs(self, indices: np.ndarray) -> torch.Tensor:
+        return torch.softmax(self.logits(indices), dim=1)
+
+    def embeddings(self, indices: np.ndarray) -> torch.Tensor:
+        return self._forward()[1][torch.as_tensor(indices)]
+
+    @torch.inference_mode()
+    def mc_probs(self, indices: np.ndarray, passes: int) -> torch.Tensor:
+        """Softmax outputs of `passes` stochastic passes (dropout on, batch-norm frozen): (T, n, C).
+
+        The backbone is deterministic in eval mode, so embeddings are computed once and only the dropout and
+        classifier are sampled T times. Seeded per round, so selections are reproducible.
+        """
+        key = ("mc", passes, indices.tobytes())
+        if key not in self._cache:
+            emb = self.embeddings(indices).to(self.device)
+            enable_mc_dropout(self.model)
+            gen_state = torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else [])
+            with gen_state:
+                torch.manual_seed(self.seed + self.round)
+                out = torch.stack([torch.softmax(self.model.head(emb).float(), 1).cpu() for _ in range(passes)])
+            self.model.eval()
+            self._cache[key] = out
+        return self._cache[key]
+
+    def normalised(self, indices: np.ndarray) -> torch.Tensor:
+        return normalise(self.x[torch.as_tensor(indices)].to(self.device), self.spec)
+
+
+class Strategy(Protocol):
+    """Pick `budget` unlabeled pool indices. Must not change `ctx.pool` or train `ctx.model`."""
+
+    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> np.ndarray: ...
+
+
+def top_k(scores: np.ndarray | torch.Tensor, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Positions of the k highest scores; ties broken by a seeded random draw, not by position."""
+    scores = np.asarray(scores.detach().cpu() if isinstance(scores, torch.Tensor) else scores, dtype=np.float64)
+    k = min(k, len(scores))
+    tiebreak = rng.random(len(scores))
+    if k < len(scores):
+        # argpartition narrows the candidates to the k best (with ties at the boundary) before an exact sort
+        kth = np.partition(scores, len(scores) - k)[len(scores) - k]
+        candidates = np.flatnonzero(scores >= kth)
+    else:
+        candidates = np.arange(len(scores))
+    order = np.lexsort((tiebreak[candidates], -scores[candidates]))
+    return candidates[order[:k]]
+
+
+class ScoreStrategy:
+    """Base for strategies that rank unlabeled samples by a score (higher = query first)."""
+
+    def scores(self, ctx: QueryContext, candidates: np.ndarray) -> torch.Tensor:
+        raise NotImplementedError
+
+    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> np.ndarray:
+        candidates = ctx.pool.unlabeled_indices()
+        return candidates[top_k(self.scores(ctx, candidates), budget, rng)]

@@ -1,0 +1,1 @@
+"""The `autoal` command line (installed as `alscope_autoal.cli`)."""

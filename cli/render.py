@@ -1,0 +1,63 @@
+"""Rich rendering: live progress on stderr (stdout stays clean for tables) and the summary table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+stderr = Console(stderr=True)
+stdout = Console()
+
+
+class ProgressReporter:
+    """Two bars: jobs of the sweep, and rounds of the current job."""
+
+    def __init__(self) -> None:
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=stderr, transient=False)
+        self.jobs = self.rounds = None
+
+    def __enter__(self) -> "ProgressReporter":
+        return self  # the display starts with the sweep, so validation errors print alone
+
+    def __exit__(self, *exc) -> None:
+        self.progress.stop()
+
+    def sweep_started(self, to_run: list, already_done: int) -> None:
+        if already_done:
+            stderr.print(f"{already_done} job(s) already finished in this folder: skipped")
+        self.progress.start()
+        self.jobs = self.progress.add_task("jobs", total=len(to_run))
+
+    def job_started(self, spec) -> None:
+        if self.rounds is not None:
+            self.progress.remove_task(self.rounds)
+        self.rounds = self.progress.add_task(f"  {spec.label}", total=spec.rounds + 1)
+
+    def round_done(self, spec, row: dict[str, Any]) -> None:
+        self.progress.update(self.rounds, advance=1,
+                             description=f"  {spec.label}  labels {row['n_labeled']}  acc {row['accuracy']:.3f}")
+
+    def job_finished(self, spec, error: str | None) -> None:
+        if error:
+            stderr.print(f"[red]failed[/red] {spec.label}: {error}")
+        self.progress.advance(self.jobs)
+
+
+def mean_std(mean: float, std: float, scale: float = 100) -> str:
+    return f"{mean * scale:.1f}" + ("" if pd.isna(std) else f" ± {std * scale:.1f}")
+
+
+def summary_table(summary: pd.DataFrame) -> Table:
+    table = Table(title="Summary (accuracy in %, mean ± std over seeds)")
+    for column in ["dataset", "setting", "profile", "strategy", "seeds", "final accuracy", "AUBC", "selection s"]:
+        table.add_column(column, justify="right" if column[0].islower() and " " in column else "left")
+    for row in summary.itertuples():
+        table.add_row(row.dataset, row.setting, row.profile, row.strategy, str(row.n_seeds),
+                      mean_std(row.final_accuracy_mean, row.final_accuracy_std), mean_std(row.aubc_mean, row.aubc_std),
+                      f"{row.selection_seconds_mean:.2f}")
+    return table
