@@ -1,0 +1,75 @@
+"""Shared fixtures: the offline data folder beside the checkout, and a small trained query context on digits."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from alscope_autoal.data import load_dataset
+from alscope_autoal.loop import image_spec
+from alscope_autoal.pool import Pool
+from alscope_autoal.profiles import PROFILES
+from alscope_autoal.settings import initial_indices, prepare
+from alscope_autoal.spec import JobSpec
+from alscope_autoal.strategies import QueryContext
+from alscope_autoal.training import train_model
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("AUTOAL_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not (SHARED_DATA / "README.md").is_file():
+        pytest.fail(f"the offline data folder {SHARED_DATA} is missing; set AUTOAL_SHARED_DATA to its path")
+    return SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def no_user_data_dir(monkeypatch, tmp_path_factory):
+    """Tests never touch the user's cache: the default data dir points at an empty temporary folder."""
+    monkeypatch.setenv("AUTOAL_DATA_DIR", str(tmp_path_factory.getbasetemp() / "empty-data-dir"))
+
+
+def smoke_spec(strategy: str = "random", **changes) -> JobSpec:
+    fields = dict(dataset="digits", strategy=strategy, seed=0, profile="smoke", initial=20, query_size=10, rounds=2)
+    return JobSpec(**(fields | changes))
+
+
+def make_context(spec: JobSpec, n_extra_labeled: int = 0) -> QueryContext:
+    """A context as the loop builds it in round 0: a smoke-profile model trained on the initial labeled set."""
+    data = load_dataset("digits")
+    profile = PROFILES.get(spec.profile)
+    prepared = prepare(data, spec, profile)
+    img = image_spec(data, prepared)
+    pool = Pool(len(prepared.pool_y), prepared.is_unknown)
+    pool.label(initial_indices(prepared, spec), 0)
+    if n_extra_labeled:
+        pool.label(pool.unlabeled_indices()[:n_extra_labeled], 0)
+    device = torch.device("cpu")
+    trainable = pool.trainable_indices()
+    model = train_model(prepared.pool_x[trainable], prepared.pool_y[trainable], img, profile, 1, device)
+    return QueryContext(model, pool, prepared.pool_x, prepared.pool_y, img, profile, device, 0, seed=7)
+
+
+@pytest.fixture(scope="session")
+def digits_context() -> QueryContext:
+    return make_context(smoke_spec())
+
+
+@pytest.fixture
+def fresh_context(digits_context) -> QueryContext:
+    """The shared context with its own pool copy and an empty cache, so one test cannot leak into another."""
+    ctx = digits_context
+    return QueryContext(ctx.model, ctx.pool.copy(), ctx.x, ctx.y, ctx.spec, ctx.profile, ctx.device, ctx.round,
+                        ctx.seed)
+
+
+def rng(seed: int = 0) -> np.random.Generator:
+    return np.random.default_rng(seed)

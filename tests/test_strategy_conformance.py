@@ -1,0 +1,49 @@
+"""One conformance suite over every registered strategy: a new strategy is tested for free."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from alscope_autoal.strategies import STRATEGIES, make_strategy
+from conftest import rng
+
+ALL = STRATEGIES.names()
+
+
+def select(ctx, name: str, budget: int, seed: int = 0) -> np.ndarray:
+    return np.asarray(make_strategy(name).select(ctx, budget, rng(seed)))
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_returns_budget_unique_unlabeled_indices(fresh_context, name):
+    picked = select(fresh_context, name, 15)
+    assert len(picked) == 15
+    assert len(np.unique(picked)) == 15
+    assert not fresh_context.pool.labeled_mask[picked].any()
+    assert picked.dtype.kind in "iu"
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_budget_larger_than_pool_returns_whole_pool(fresh_context, name):
+    pool = fresh_context.pool
+    pool.label(pool.unlabeled_indices()[:-7], 0)  # leave 7 unlabeled
+    picked = select(fresh_context, name, 20)
+    assert sorted(picked) == sorted(pool.unlabeled_indices())
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_same_seed_same_picks(fresh_context, name):
+    assert np.array_equal(select(fresh_context, name, 12, seed=3), select(fresh_context, name, 12, seed=3))
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_pool_untouched(fresh_context, name):
+    before = fresh_context.pool.labeled_round.copy()
+    select(fresh_context, name, 10)
+    assert np.array_equal(fresh_context.pool.labeled_round, before)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_every_strategy_is_described(name):
+    assert len(STRATEGIES.describe(name)) > 10
