@@ -18,6 +18,16 @@ STRATEGIES.add("random", RandomSampling, "uniform random sampling: the reference
 STRATEGIES.add("entropy", EntropySampling, "highest predictive entropy (Shannon 1948; Settles 2009 survey)")
 STRATEGIES.add("margin", MarginSampling, "smallest gap between the two top classes (Scheffer et al. 2001)")
 STRATEGIES.add("least-confidence", LeastConfidence, "lowest top-class probability (Lewis & Gale 1994)")
+STRATEGIES.add("kmeans", "alscope_autoal.strategies.diversity:KMeansSampling",
+               "embedding k-means, the sample nearest each centre (DeepAL; Zhdanov 2019)")
+STRATEGIES.add("bald", "alscope_autoal.strategies.mc_dropout:BALD",
+               "MC-dropout mutual information, T=passes (Houlsby et al. 2011; Gal et al. 2017)")
+STRATEGIES.add("var-ratio", "alscope_autoal.strategies.mc_dropout:VarRatio",
+               "MC-dropout variation ratio 1 - modal votes / T (Freeman 1965; Gal et al. 2017)")
+STRATEGIES.add("mean-std", "alscope_autoal.strategies.mc_dropout:MeanSTD",
+               "MC-dropout mean per-class std of p(y|x) (Kampffmeyer et al. 2016)")
+STRATEGIES.add("coreset", "alscope_autoal.strategies.diversity:CoreSet",
+               "k-center greedy on embeddings (Sener & Savarese 2018, core-set)")
 
 
 def make_strategy(name: str, params: dict[str, Any] | None = None) -> Strategy:

@@ -1,0 +1,126 @@
+"""Distance computations in bounded memory, shared by the diversity strategies (k-means, core-set, BADGE,
+TypiClust, ProbCover).
+
+No function here builds an N x N or N x k matrix for the whole pool: pairwise blocks are cut into row chunks of
+at most `CHUNK_ELEMENTS` entries (16 MiB of float32), so the extra memory is O(N + CHUNK_ELEMENTS) on top of the
+embeddings themselves, whatever the pool size. Greedy selectors (k-means++, k-center) only ever need the distance
+from every point to one new centre, which is an O(N) vector.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+
+CHUNK_ELEMENTS = 1 << 22
+
+DistanceTo = Callable[[int], torch.Tensor]  # position j -> squared distances of all N points to point j
+
+
+def row_chunks(n_rows: int, width: int) -> range:
+    """Start offsets of row chunks such that a chunk times `width` stays within CHUNK_ELEMENTS."""
+    return range(0, n_rows, max(1, CHUNK_ELEMENTS // max(width, 1)))
+
+
+def chunk_size(width: int) -> int:
+    return max(1, CHUNK_ELEMENTS // max(width, 1))
+
+
+def sq_norms(x: torch.Tensor) -> torch.Tensor:
+    return (x * x).sum(1)
+
+
+def sq_dist_block(a: torch.Tensor, b: torch.Tensor, a_norms: torch.Tensor | None = None,
+                  b_norms: torch.Tensor | None = None) -> torch.Tensor:
+    """Squared Euclidean distances between the rows of a small block `a` and of `b`: (len(a), len(b))."""
+    a_norms = sq_norms(a) if a_norms is None else a_norms
+    b_norms = sq_norms(b) if b_norms is None else b_norms
+    return (a_norms[:, None] + b_norms[None, :] - 2 * a @ b.T).clamp_min_(0)
+
+
+def nearest(x: torch.Tensor, centres: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each row of x: squared distance to, and index of, its nearest centre; computed chunk by chunk."""
+    dist = torch.empty(len(x), dtype=x.dtype)
+    idx = torch.empty(len(x), dtype=torch.long)
+    if len(centres) == 0:
+        return dist.fill_(float("inf")), idx.fill_(-1)
+    c_norms = sq_norms(centres)
+    step = chunk_size(len(centres))
+    for start in range(0, len(x), step):
+        block = sq_dist_block(x[start:start + step], centres, b_norms=c_norms)
+        dist[start:start + step], idx[start:start + step] = block.min(1)
+    return dist, idx
+
+
+def euclidean_distance_to(x: torch.Tensor) -> DistanceTo:
+    """Squared distance from every row of x to row j, in O(N) memory (norms are computed once)."""
+    norms = sq_norms(x)
+    return lambda j: (norms + norms[j] - 2 * (x @ x[j])).clamp_min_(0)
+
+
+def k_center_greedy(distance_to: DistanceTo, min_dist: torch.Tensor, k: int,
+                    rng: np.random.Generator) -> np.ndarray:
+    """Sener & Savarese's greedy 2-approximation of k-center: repeatedly take the point farthest from every
+    centre so far. `min_dist` holds each point's squared distance to the already-covered set (inf if none)."""
+    min_dist = min_dist.clone()
+    picked: list[int] = []
+    for _ in range(min(k, len(min_dist))):
+        if torch.isinf(min_dist).all():
+            j = int(rng.integers(len(min_dist)))  # nothing covered yet: the first centre is a random point
+        else:
+            j = int(torch.argmax(min_dist))
+        picked.append(j)
+        min_dist = torch.minimum(min_dist, distance_to(j))
+        min_dist[j] = -1.0  # never again
+    return np.asarray(picked, dtype=np.int64)
+
+
+def kmeans_pp(distance_to: DistanceTo, n: int, k: int, rng: np.random.Generator, first: int | None = None
+              ) -> np.ndarray:
+    """k-means++ seeding (Arthur & Vassilvitskii 2007): each next centre is drawn with probability proportional
+    to its squared distance to the nearest centre so far. Distinct positions are guaranteed; when every
+    remaining point coincides with a centre, the rest are drawn uniformly."""
+    k = min(k, n)
+    first = int(rng.integers(n)) if first is None else first
+    picked = [first]
+    chosen = np.zeros(n, dtype=bool)
+    chosen[first] = True
+    d2 = distance_to(first).double().numpy().copy()
+    while len(picked) < k:
+        d2[chosen] = 0.0
+        total = d2.sum()
+        if total > 0 and np.isfinite(total):
+            j = int(rng.choice(n, p=d2 / total))
+        else:
+            j = int(rng.choice(np.flatnonzero(~chosen)))
+        picked.append(j)
+        chosen[j] = True
+        np.minimum(d2, distance_to(j).double().numpy(), out=d2)
+    return np.asarray(picked, dtype=np.int64)
+
+
+def lloyd(x: torch.Tensor, centres: torch.Tensor, iters: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Lloyd iterations from the given centres. Returns (centres, assignment, squared distance to own centre).
+    An emptied cluster keeps its previous centre."""
+    k = len(centres)
+    dist, assign = nearest(x, centres)
+    for _ in range(iters):
+        counts = torch.bincount(assign, minlength=k).to(x.dtype)
+        sums = torch.zeros_like(centres).index_add_(0, assign, x)
+        keep = counts == 0
+        centres = torch.where(keep[:, None], centres, sums / counts.clamp_min(1)[:, None])
+        dist, new_assign = nearest(x, centres)
+        if torch.equal(new_assign, assign):
+            break
+        assign = new_assign
+    return centres, assign, dist
+
+
+def closest_member_per_cluster(assign: torch.Tensor, dist: torch.Tensor, k: int) -> np.ndarray:
+    """For each non-empty cluster, the position of its member nearest to the centre (unique by construction)."""
+    order = np.lexsort((dist.numpy(), assign.numpy()))
+    sorted_assign = assign.numpy()[order]
+    first = np.flatnonzero(np.r_[True, sorted_assign[1:] != sorted_assign[:-1]])
+    return order[first[sorted_assign[first] < k]]

@@ -1,0 +1,53 @@
+"""Diversity (representativeness) strategies on the penultimate embeddings: embedding k-means and core-set.
+
+All of them work through `chunked`, so their extra memory is O(N) vectors plus one 16 MiB distance block,
+independent of the pool size; they never hold an N x N or N x k matrix.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .base import QueryContext
+from .chunked import (closest_member_per_cluster, euclidean_distance_to, k_center_greedy, kmeans_pp, lloyd,
+                      nearest)
+
+
+def fill_up(picked: np.ndarray, n: int, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Top up `picked` (positions) to k distinct positions with uniform draws; used only in degenerate cases."""
+    if len(picked) >= k:
+        return picked[:k]
+    rest = np.setdiff1d(np.arange(n), picked)
+    return np.concatenate([picked, rng.choice(rest, k - len(picked), replace=False)])
+
+
+class KMeansSampling:
+    """Embedding k-means (as in DeepAL/AutoAL's KMeansSampling): cluster the unlabeled embeddings into `budget`
+    clusters (k-means++ seeding, then Lloyd iterations) and query, per cluster, the sample nearest its centre."""
+
+    def __init__(self, iters: int = 10):
+        self.iters = iters
+
+    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> np.ndarray:
+        candidates = ctx.pool.unlabeled_indices()
+        k = min(budget, len(candidates))
+        if k == len(candidates):
+            return candidates
+        x = ctx.embeddings(candidates).float()
+        seeds = kmeans_pp(euclidean_distance_to(x), len(x), k, rng)
+        _, assign, dist = lloyd(x, x[torch.as_tensor(seeds)], self.iters)
+        picked = closest_member_per_cluster(assign, dist, k)
+        return candidates[fill_up(picked, len(candidates), k, rng)]
+
+
+class CoreSet:
+    """Core-set by k-center greedy (Sener & Savarese 2018): repeatedly query the unlabeled sample farthest (in
+    embedding space) from the labeled set and everything queried so far."""
+
+    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> np.ndarray:
+        candidates = ctx.pool.unlabeled_indices()
+        x = ctx.embeddings(candidates).float()
+        covered = ctx.embeddings(ctx.pool.labeled_indices()).float()
+        min_dist, _ = nearest(x, covered)
+        return candidates[k_center_greedy(euclidean_distance_to(x), min_dist, budget, rng)]
