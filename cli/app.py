@@ -47,9 +47,14 @@ def bench(
     out: Annotated[Path, typer.Option(help="Output folder for the Parquet results.")] = Path("results"),
     data_dir: DataDir = None,
     download: Annotated[bool, typer.Option(help="Fetch missing datasets (needs a network).")] = False,
+    strategy_param: Annotated[Optional[list[str]], typer.Option(
+        help="NAME.KEY=VALUE, repeatable, e.g. bald.passes=20 (see the strategy's docs).")] = None,
 ) -> None:
     """Run a grid of datasets x strategies x seeds; finished jobs in OUT are skipped, so a rerun resumes."""
+    from dataclasses import replace
+
     from alscope_autoal.bench import BenchRequest, run_bench
+    from alscope_autoal.strategies.params import parse_strategy_params
 
     from .render import ProgressReporter, stderr, stdout, summary_table
 
@@ -58,6 +63,8 @@ def bench(
            if v is not None},
         seeds=seeds, profile=profile, rounds=rounds, initial=initial, query_size=query_size,
         imbalance_factor=imbalance_factor, open_set_ratio=open_set_ratio)
+    with user_errors():
+        request = replace(request, strategy_params=parse_strategy_params(strategy_param, request.strategies))
     with user_errors(f"finished jobs are saved in {out}; rerun the same command to resume"):
         with ProgressReporter() as reporter:
             outcome = run_bench(request, out, data_dir, download, reporter)
