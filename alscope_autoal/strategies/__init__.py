@@ -28,6 +28,20 @@ STRATEGIES.add("mean-std", "alscope_autoal.strategies.mc_dropout:MeanSTD",
                "MC-dropout mean per-class std of p(y|x) (Kampffmeyer et al. 2016)")
 STRATEGIES.add("coreset", "alscope_autoal.strategies.diversity:CoreSet",
                "k-center greedy on embeddings (Sener & Savarese 2018, core-set)")
+STRATEGIES.add("badge", "alscope_autoal.strategies.gradient:BADGE",
+               "k-means++ on last-layer gradient embeddings (Ash et al. 2020, BADGE)")
+STRATEGIES.add("egl", "alscope_autoal.strategies.gradient:ExpectedGradientLength",
+               "expected last-layer gradient length / model change (Settles et al. 2008; Huang et al. 2016)")
+STRATEGIES.add("typiclust", "alscope_autoal.strategies.coverage:TypiClust",
+               "most typical sample of uncovered k-means clusters (Hacohen et al. 2022, TypiClust)")
+STRATEGIES.add("probcover", "alscope_autoal.strategies.coverage:ProbCover",
+               "greedy max coverage by delta-balls, delta by purity (Yehuda et al. 2022, ProbCover)")
+STRATEGIES.add("autoal", "alscope_autoal.strategies.autoal:AutoAL",
+               "differentiable search over candidate strategies, repaired (Wang, Zhan & Huang, ICML 2025)")
+STRATEGIES.add("vote", "alscope_autoal.strategies.autoal:Vote",
+               "top b by how many AutoAL candidates pick a sample (sanity baseline for AutoAL)")
+STRATEGIES.add("vote-random", "alscope_autoal.strategies.autoal:VoteRandom",
+               "candidate picks under random per-sample weights: what AutoAL's released code amounts to")
 
 
 def make_strategy(name: str, params: dict[str, Any] | None = None) -> Strategy:

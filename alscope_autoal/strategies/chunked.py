@@ -124,3 +124,50 @@ def closest_member_per_cluster(assign: torch.Tensor, dist: torch.Tensor, k: int)
     sorted_assign = assign.numpy()[order]
     first = np.flatnonzero(np.r_[True, sorted_assign[1:] != sorted_assign[:-1]])
     return order[first[sorted_assign[first] < k]]
+
+
+def kmeans(x: torch.Tensor, k: int, rng: np.random.Generator, iters: int = 10
+           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """k-means++ seeding then Lloyd iterations: (centres, assignment, squared distance to own centre)."""
+    seeds = kmeans_pp(euclidean_distance_to(x), len(x), k, rng)
+    return lloyd(x, x[torch.as_tensor(seeds)], iters)
+
+
+def knn_mean_distance(x: torch.Tensor, k: int) -> torch.Tensor:
+    """Mean Euclidean distance of each row of x to its k nearest other rows, in row chunks of bounded size."""
+    norms = sq_norms(x)
+    out = torch.empty(len(x), dtype=x.dtype)
+    step = chunk_size(len(x))
+    for start in range(0, len(x), step):
+        block = sq_dist_block(x[start:start + step], x, norms[start:start + step], norms)
+        nearest_k = block.topk(min(k + 1, len(x)), dim=1, largest=False).values[:, 1:]  # drop self
+        out[start:start + step] = nearest_k.sqrt().mean(1)
+    return out
+
+
+def count_within(x: torch.Tensor, y: torch.Tensor, radius_sq: float, weights: torch.Tensor | None = None
+                 ) -> torch.Tensor:
+    """For each row of x, how many rows of y (or their total weight) lie strictly within the radius."""
+    out = torch.zeros(len(x), dtype=torch.float64)
+    if len(y) == 0:
+        return out
+    y_norms = sq_norms(y)
+    w = torch.ones(len(y), dtype=x.dtype) if weights is None else weights.to(x.dtype)
+    step = chunk_size(len(y))
+    for start in range(0, len(x), step):
+        block = sq_dist_block(x[start:start + step], y, b_norms=y_norms)
+        out[start:start + step] = ((block < radius_sq).to(x.dtype) @ w).double()
+    return out
+
+
+def nearest_other_label(x: torch.Tensor, rows: np.ndarray, labels: torch.Tensor) -> torch.Tensor:
+    """Squared distance from each x[rows] to the nearest point of x whose label differs from its own."""
+    norms = sq_norms(x)
+    out = torch.empty(len(rows), dtype=x.dtype)
+    step = chunk_size(len(x))
+    for start in range(0, len(rows), step):
+        r = torch.as_tensor(rows[start:start + step])
+        block = sq_dist_block(x[r], x, norms[r], norms)
+        block[labels[r][:, None] == labels[None, :]] = float("inf")
+        out[start:start + step] = block.min(1).values
+    return out

@@ -7,18 +7,18 @@ independent of the pool size; they never hold an N x N or N x k matrix.
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from .base import QueryContext
-from .chunked import (closest_member_per_cluster, euclidean_distance_to, k_center_greedy, kmeans_pp, lloyd,
-                      nearest)
+from .chunked import closest_member_per_cluster, euclidean_distance_to, k_center_greedy, kmeans, nearest
 
 
-def fill_up(picked: np.ndarray, n: int, k: int, rng: np.random.Generator) -> np.ndarray:
-    """Top up `picked` (positions) to k distinct positions with uniform draws; used only in degenerate cases."""
+def fill_up(picked: np.ndarray, n: int, k: int, rng: np.random.Generator, allowed: np.ndarray | None = None
+            ) -> np.ndarray:
+    """Top up `picked` to k distinct positions with uniform draws from `allowed` (default: all n); used only in
+    degenerate cases (empty clusters, a fully covered pool)."""
     if len(picked) >= k:
         return picked[:k]
-    rest = np.setdiff1d(np.arange(n), picked)
+    rest = np.setdiff1d(np.arange(n) if allowed is None else allowed, picked)
     return np.concatenate([picked, rng.choice(rest, k - len(picked), replace=False)])
 
 
@@ -35,8 +35,7 @@ class KMeansSampling:
         if k == len(candidates):
             return candidates
         x = ctx.embeddings(candidates).float()
-        seeds = kmeans_pp(euclidean_distance_to(x), len(x), k, rng)
-        _, assign, dist = lloyd(x, x[torch.as_tensor(seeds)], self.iters)
+        _, assign, dist = kmeans(x, k, rng, self.iters)
         picked = closest_member_per_cluster(assign, dist, k)
         return candidates[fill_up(picked, len(candidates), k, rng)]
 
