@@ -109,5 +109,9 @@ def catalog(what: Catalog):
     return PROFILES
 
 
+from . import plot as _plot, report as _report  # noqa: E402  (each command lives in its own module)
+app.command("plot")(_plot.plot), app.command("report")(_report.report)
+
+
 def main() -> None:
     app()

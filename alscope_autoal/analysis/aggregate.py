@@ -1,0 +1,178 @@
+"""Aggregates of result rows (PROTOCOL.md, "Metrics"): the one place where benchmark numbers are computed.
+
+`autoal bench`'s summary, `autoal report`'s tables and `autoal plot`'s figures all take their values from here, so
+a figure always shows what a table says. Inputs are result rows as `results.read_results` returns them.
+"""
+
+from __future__ import annotations
+
+import ast
+
+import numpy as np
+import pandas as pd
+
+JOB_KEYS = ["dataset", "setting", "profile", "strategy", "seed"]
+PANEL_KEYS = ["dataset", "setting", "profile"]  # one curve panel, one column of a table, one unit of ranking
+ARM_KEYS = PANEL_KEYS + ["strategy"]  # one mean over seeds
+REFERENCE = "random"  # label efficiency is measured against it
+COST_REFERENCE = "entropy"  # cost ratios are measured against it
+WEIGHT_PREFIX = "autoal_weight_"  # AutoAL's per-round mean weight of each candidate: autoal_weight_<candidate>
+METRICS = ["aubc", "final_accuracy", "label_efficiency", "selection_seconds_per_round", "selection_seconds",
+           "job_seconds", "cost_ratio", "selection_ratio"]
+
+
+def aubc(n_labeled: np.ndarray, accuracy: np.ndarray) -> float:
+    """Area under the budget curve: trapezoid of accuracy over labels, divided by the label span (0-1 scale)."""
+    order = np.argsort(n_labeled)
+    x, y = np.asarray(n_labeled, float)[order], np.asarray(accuracy, float)[order]
+    if len(x) < 2 or x[-1] == x[0]:
+        return float(y.mean()) if len(y) else float("nan")
+    return float(np.sum((y[1:] + y[:-1]) / 2 * np.diff(x)) / (x[-1] - x[0]))
+
+
+def arm_name(strategy: str, params: str) -> str:
+    """'autoal' with params "{'temperature': 0.5}" -> 'autoal(temperature=0.5)'."""
+    try:
+        parsed = ast.literal_eval(params)
+    except (ValueError, SyntaxError):
+        return f"{strategy}({params})"
+    if not isinstance(parsed, dict):
+        return f"{strategy}({params})"
+    return f"{strategy}({','.join(f'{k}={v}' for k, v in sorted(parsed.items()))})"
+
+
+def label_strategies(rows: pd.DataFrame) -> pd.DataFrame:
+    """Name each strategy with its parameters, so two variants of one strategy are never pooled (idempotent)."""
+    if "strategy_params" not in rows:
+        return rows
+    params = rows["strategy_params"].fillna("").astype(str)
+    if not (params != "").any():
+        return rows
+    rows = rows.copy()
+    has = params != ""
+    rows.loc[has, "strategy"] = [arm_name(s, p) for s, p in zip(rows.loc[has, "strategy"], params[has])]
+    rows["strategy_params"] = ""
+    return rows
+
+
+def per_job(rows: pd.DataFrame) -> pd.DataFrame:
+    """One line per job: AUBC, final accuracy, selection seconds (total and per query round), job seconds."""
+    def one(job: pd.DataFrame) -> pd.Series:
+        job = job.sort_values("round")
+        queries = max(1, int((job["round"] > 0).sum()))
+        return pd.Series({
+            "aubc": aubc(job["n_labeled"].to_numpy(), job["accuracy"].to_numpy()),
+            "final_accuracy": job["accuracy"].iloc[-1],
+            "final_n_labeled": job["n_labeled"].iloc[-1],
+            "selection_seconds": job["selection_seconds"].sum(),
+            "selection_seconds_per_round": job["selection_seconds"].sum() / queries,
+            "job_seconds": (job["selection_seconds"] + job["train_seconds"] + job["eval_seconds"]).sum(),
+        })
+
+    rows = label_strategies(rows)
+    return rows.groupby(JOB_KEYS, sort=True).apply(one, include_groups=False).reset_index()
+
+
+def curves(rows: pd.DataFrame) -> pd.DataFrame:
+    """Learning curves: per arm and round, mean labels and mean/std/count of test accuracy over seeds."""
+    rows = label_strategies(rows)
+    grouped = rows.groupby(ARM_KEYS + ["round"], sort=True)
+    out = grouped.agg(n_labeled=("n_labeled", "mean"), accuracy_mean=("accuracy", "mean"),
+                      accuracy_std=("accuracy", "std"), n_seeds=("accuracy", "size"))
+    return out.reset_index()
+
+
+def labels_to_reach(n_labeled: np.ndarray, accuracy: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Labels a curve needs to first reach each target accuracy, linearly interpolated.
+
+    The curve's running maximum is used, so "reach" means the first crossing. Targets below the curve's start
+    give its first label count, targets above its best give its last one (the ratio is then a lower bound).
+    """
+    order = np.argsort(n_labeled)
+    n, best = np.asarray(n_labeled, float)[order], np.maximum.accumulate(np.asarray(accuracy, float)[order])
+    target = np.asarray(target, float)
+    if len(n) == 1:
+        return np.full(len(target), n[0])
+    i = np.clip(np.searchsorted(best, target, side="left"), 1, len(n) - 1)  # best[i-1] < target <= best[i]
+    step = best[i] - best[i - 1]
+    reached = n[i - 1] + (target - best[i - 1]) / np.where(step > 0, step, 1) * (n[i] - n[i - 1])
+    return np.where(target <= best[0], n[0], np.where(target > best[-1], n[-1], reached))
+
+
+def label_efficiency(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per job: mean over its query rounds (round >= 1) of N_random(acc_r) / n_r.
+
+    acc_r and n_r are the job's accuracy and label count after round r; N_random(a) is `labels_to_reach` on random
+    sampling's mean curve over seeds in the same dataset, setting and profile. Above 1: the strategy reaches its
+    accuracies with fewer labels than random. NaN where the panel has no random-sampling results.
+    """
+    rows = label_strategies(rows)
+    mean = curves(rows)
+    refs = {key: part for key, part in mean[mean["strategy"] == REFERENCE].groupby(PANEL_KEYS)}
+    out = []
+    for key, job in rows[rows["round"] > 0].groupby(JOB_KEYS, sort=True):
+        ref = refs.get(key[:3])
+        value = np.nan
+        if ref is not None:
+            needed = labels_to_reach(ref["n_labeled"].to_numpy(), ref["accuracy_mean"].to_numpy(),
+                                     job["accuracy"].to_numpy(float))
+            value = float(np.mean(needed / job["n_labeled"].to_numpy(float)))
+        out.append((*key, value))
+    return pd.DataFrame(out, columns=JOB_KEYS + ["label_efficiency"])
+
+
+def ratio_to_reference(jobs: pd.DataFrame, column: str, reference: str = COST_REFERENCE) -> pd.Series:
+    """Each job's `column` divided by the reference strategy's mean over seeds in the same panel (NaN without)."""
+    ref = jobs[jobs["strategy"] == reference].groupby(PANEL_KEYS)[column].mean().rename("ref")
+    merged = jobs.join(ref, on=PANEL_KEYS)
+    return merged[column] / merged["ref"].where(merged["ref"] > 0)
+
+
+def job_metrics(rows: pd.DataFrame) -> pd.DataFrame:
+    """`per_job` plus label efficiency against random and cost ratios to entropy."""
+    rows = label_strategies(rows)
+    jobs = per_job(rows).merge(label_efficiency(rows), on=JOB_KEYS, how="left")
+    jobs["cost_ratio"] = ratio_to_reference(jobs, "job_seconds")
+    jobs["selection_ratio"] = ratio_to_reference(jobs, "selection_seconds")
+    return jobs
+
+
+def arm_summary(jobs: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataFrame:
+    """Mean and standard deviation (ddof 1) over seeds of per-job metrics, per dataset x setting x strategy."""
+    metrics = [m for m in (metrics or METRICS) if m in jobs]
+    grouped = jobs.groupby(ARM_KEYS, sort=True)
+    out = grouped[metrics].agg(["mean", "std"])
+    out.columns = [f"{metric}_{stat}" for metric, stat in out.columns]
+    out["n_seeds"] = grouped.size()
+    return out.reset_index()
+
+
+def summary(rows: pd.DataFrame) -> pd.DataFrame:
+    """Mean and std over seeds of AUBC, final accuracy, selection and job seconds (the `autoal bench` table)."""
+    return arm_summary(per_job(rows), ["aubc", "final_accuracy", "selection_seconds", "job_seconds"])
+
+
+def selection_per_round(rows: pd.DataFrame) -> pd.DataFrame:
+    """Mean and std over seeds of the selection seconds of each query round (round >= 1), per arm."""
+    rows = label_strategies(rows)
+    grouped = rows[rows["round"] > 0].groupby(ARM_KEYS + ["round"], sort=True)["selection_seconds"]
+    return grouped.agg(seconds_mean="mean", seconds_std="std").reset_index()
+
+
+def weight_columns(rows: pd.DataFrame) -> list[str]:
+    return [c for c in rows.columns if c.startswith(WEIGHT_PREFIX)]
+
+
+def candidate_weights(rows: pd.DataFrame) -> pd.DataFrame:
+    """AutoAL's per-candidate mean weights across rounds: mean/std over seeds per arm, round and candidate.
+
+    Reads the columns `autoal_weight_<candidate>`; rows without weights (other strategies, round 0) are left out.
+    """
+    columns = weight_columns(rows)
+    if not columns:
+        return pd.DataFrame(columns=ARM_KEYS + ["round", "candidate", "weight_mean", "weight_std"])
+    long = label_strategies(rows).melt(id_vars=ARM_KEYS + ["round", "seed"], value_vars=columns,
+                                       var_name="candidate", value_name="weight").dropna(subset=["weight"])
+    long["candidate"] = long["candidate"].str.removeprefix(WEIGHT_PREFIX)
+    grouped = long.groupby(ARM_KEYS + ["round", "candidate"], sort=True)["weight"]
+    return grouped.agg(weight_mean="mean", weight_std="std").reset_index()

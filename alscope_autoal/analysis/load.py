@@ -1,0 +1,88 @@
+"""Load a results folder for plots and reports: validate it, pick one profile, filter, and aggregate once.
+
+Everything a figure or table shows comes from one `Analysis`, built here from the Parquet files only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import UserError
+from ..results import JOBS_DIR, read_results
+from . import aggregate as agg
+
+REQUIRED = ["job_id", "dataset", "setting", "profile", "strategy", "seed", "round", "n_labeled", "accuracy",
+            "selection_seconds", "train_seconds", "eval_seconds"]
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The aggregates of one results folder. `strategies` are the ones to show, in display order; references
+    (random for label efficiency, entropy for cost) stay in `rows` and `jobs` even when not shown."""
+    rows: pd.DataFrame
+    jobs: pd.DataFrame
+    summary: pd.DataFrame
+    curves: pd.DataFrame
+    strategies: tuple[str, ...]
+    mixed_profiles: bool
+
+    def shown(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return frame[frame["strategy"].isin(self.strategies)]
+
+
+def load(results_dir: Path, datasets: tuple[str, ...] | None = None, strategies: tuple[str, ...] | None = None,
+         profile: str | None = None, allow_mixed_profiles: bool = False) -> Analysis:
+    """Read RESULTS_DIR/jobs/*.parquet (finished jobs only, so a running sweep is fine) and aggregate."""
+    rows = checked(read_results(results_dir), Path(results_dir))
+    rows = agg.label_strategies(rows)
+    rows = pick_profile(rows, profile, allow_mixed_profiles)
+    if datasets:
+        rows = rows[rows["dataset"].isin(known(rows, "dataset", datasets))]
+    shown = known(rows, "strategy", strategies) if strategies else sorted(rows["strategy"].unique(), key=order)
+    jobs = agg.job_metrics(rows)
+    return Analysis(rows, jobs, agg.arm_summary(jobs), agg.curves(rows), tuple(shown),
+                    rows["profile"].nunique() > 1)
+
+
+def checked(rows: pd.DataFrame, results_dir: Path) -> pd.DataFrame:
+    """Refuse foreign files and folders that hold two different jobs for one dataset/setting/strategy/seed."""
+    missing = [c for c in REQUIRED if c not in rows]
+    if missing or rows[REQUIRED].isna().any().any():
+        what = f"missing column(s) {', '.join(missing)}" if missing else "rows without " + ", ".join(
+            c for c in REQUIRED if rows[c].isna().any())
+        raise UserError(f"{results_dir / JOBS_DIR} holds files that are not autoal results ({what}); "
+                        "point at a folder written by 'autoal bench'")
+    clash = rows.groupby(agg.JOB_KEYS)["job_id"].nunique()
+    if (clash > 1).any():
+        dataset, setting, profile, strategy, seed = clash[clash > 1].index[0]
+        raise UserError(f"{results_dir} holds several jobs for {dataset}/{setting}/{strategy}/seed{seed} "
+                        f"(profile {profile}) with different budgets; keep one sweep per results folder")
+    return rows
+
+
+def pick_profile(rows: pd.DataFrame, profile: str | None, allow_mixed: bool) -> pd.DataFrame:
+    present = sorted(rows["profile"].unique())
+    if profile is not None:
+        if profile not in present:
+            raise UserError(f"no results for profile {profile!r}; this folder has: {', '.join(present)}")
+        return rows[rows["profile"] == profile]
+    if len(present) > 1 and not allow_mixed:
+        raise UserError(f"these results mix profiles ({', '.join(present)}) and numbers from different profiles "
+                        "never share a table: pick one with --profile NAME, or pass --allow-mixed-profiles")
+    return rows
+
+
+def known(rows: pd.DataFrame, column: str, wanted: tuple[str, ...]) -> list[str]:
+    present = set(rows[column].unique())
+    unknown = [w for w in wanted if w not in present]
+    if unknown:
+        raise UserError(f"no results for {column} {', '.join(unknown)}; available: {', '.join(sorted(present))}")
+    return list(dict.fromkeys(wanted))
+
+
+def order(strategy: str) -> tuple:
+    """Display order: the reference first, then alphabetical."""
+    return (strategy != agg.REFERENCE, strategy)

@@ -1,0 +1,52 @@
+"""`autoal report`: benchmark tables from a results folder as Markdown, CSV or LaTeX."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .errors import split_list, user_errors
+from .plot import AllowMixed, Datasets, Profile, ResultsDir, Strategies
+
+
+class Format(str, Enum):
+    md = "md"
+    csv = "csv"
+    latex = "latex"
+
+
+class Metric(str, Enum):
+    aubc = "aubc"
+    final = "final"
+    efficiency = "efficiency"
+
+
+def report(
+    results_dir: ResultsDir,
+    format: Annotated[Format, typer.Option("--format", help="md: Markdown tables; csv: one tidy table; "
+                                           "latex: booktabs tables.")] = Format.md,
+    metric: Annotated[Metric, typer.Option(help="What the main table and the ranks show: aubc, final (accuracy) "
+                                           "or efficiency (labels saved against random).")] = Metric.aubc,
+    out: Annotated[Optional[Path], typer.Option(help="Write to this file instead of standard output.",
+                                                show_default=False)] = None,
+    datasets: Datasets = None,
+    strategies: Strategies = None,
+    profile: Profile = None,
+    allow_mixed_profiles: AllowMixed = False,
+) -> None:
+    """Tables of mean ± std over seeds per dataset x strategy, the best per column marked, and ranks."""
+    from alscope_autoal.analysis.load import load
+    from alscope_autoal.analysis.report import render
+
+    with user_errors():
+        analysis = load(results_dir, split_list(datasets), split_list(strategies), profile, allow_mixed_profiles)
+        text = render(analysis, format.value, metric.value)
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    typer.echo(f"report: {out}", err=True)
