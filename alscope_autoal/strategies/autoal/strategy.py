@@ -1,0 +1,180 @@
+"""The `autoal` strategy and its sanity baselines `vote` and `vote-random`.
+
+AutoAL.select, once per round: split the labeled set into L_fit / L_val (seeded), compute the candidate matrix on
+L_val and on U (once, cached), run the bi-level search, then score every pool sample with the trained SearchNet,
+the candidate matrix on U and the loss-prediction head, and take the top b.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from ...errors import UserError
+from ...seeds import derive_seed
+from ...training import normalise
+from ..base import QueryContext, top_k
+from .candidates import RoundCache, build_candidates, parse_candidates, pick_matrix, simulated_context
+from .search import SearchConfig, SearchOutcome, search
+
+# Schedules per profile (unknown profiles use the entry of their task-model family). Steps are optimiser steps;
+# epochs (passes over L_fit / L_val) add to them where given, as in the paper's "200 + 400 epochs".
+SCHEDULES: dict[str, dict[str, Any]] = {
+    # tests only: a few steps on a tiny network, so the whole conformance suite runs in seconds
+    "smoke": dict(backbone="small-cnn", width=8, pretrain_steps=4, search_steps=6, pretrain_epochs=0,
+                  search_epochs=0, batch_size=32, lr=0.01),
+    # a 2-core CPU: half-width small CNNs and a few hundred steps, a fraction of the task model's training
+    "cpu": dict(backbone="small-cnn", width=16, pretrain_steps=100, search_steps=150, pretrain_epochs=0,
+                search_epochs=0, batch_size=64, lr=0.01),
+    # the paper: ResNet-18, FitNet pre-trained 200 epochs, then 400 epochs of alternation, lr 0.005
+    "paper": dict(backbone="resnet18", width=64, pretrain_steps=0, search_steps=0, pretrain_epochs=200,
+                  search_epochs=400, batch_size=128, lr=0.005),
+}
+
+
+def schedule_for(ctx: QueryContext) -> dict[str, Any]:
+    if ctx.profile.name in SCHEDULES:
+        return SCHEDULES[ctx.profile.name]
+    return SCHEDULES["paper" if ctx.profile.model == "resnet18" else "cpu"]
+
+
+class CandidateVote:
+    """Shared by AutoAL and the votes: the candidates and their cached pick matrix on the real pool."""
+
+    def __init__(self, candidates: str | Sequence[str] | None, candidate_params: dict | None):
+        self.candidates = parse_candidates(candidates)
+        self.strategies = build_candidates(self.candidates, candidate_params)
+        self.cache = RoundCache()
+        self.calls: dict[str, int] = {}  # candidate name -> select() calls, for the once-per-round test
+
+    def pool_matrix(self, ctx: QueryContext, budget: int) -> torch.Tensor:
+        return self.cache.get(ctx, budget, "pool", lambda: pick_matrix(
+            ctx, self.strategies, self.candidates, budget, derive_seed(ctx.seed, "autoal-pool", ctx.round),
+            self.calls))
+
+
+class Vote(CandidateVote):
+    """Top b by how many candidates pick a sample; ties broken by the seeded generator."""
+
+    def __init__(self, candidates: str | Sequence[str] | None = None, candidate_params: dict | None = None):
+        super().__init__(candidates, candidate_params)
+
+    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> np.ndarray:
+        unlabeled = ctx.pool.unlabeled_indices()
+        return unlabeled[top_k(self.pool_matrix(ctx, budget).sum(1), budget, rng)]
+
+
+class VoteRandom(CandidateVote):
+    """The candidates' picks weighted by random per-sample weights: what the released AutoAL code amounts to
+    (its SearchNet gets no gradient, so its weights stay at their random start)."""
+
+    def __init__(self, candidates: str | Sequence[str] | None = None, candidate_params: dict | None = None):
+        super().__init__(candidates, candidate_params)
+
+    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> np.ndarray:
+        unlabeled = ctx.pool.unlabeled_indices()
+        matrix = self.pool_matrix(ctx, budget)
+        weights = torch.from_numpy(rng.random(matrix.shape)).float()
+        return unlabeled[top_k((matrix * weights).sum(1), budget, rng)]
+
+
+class AutoAL(CandidateVote):
+    """AutoAL (Wang, Zhan & Huang, ICML 2025) as the paper describes it, with the released code's defects
+    repaired (docs/autoal.md). Parameters left as None take the profile's schedule (SCHEDULES)."""
+
+    def __init__(self, candidates: str | Sequence[str] | None = None, candidate_params: dict | None = None,
+                 temperature: float = 0.1, ratio: float = 0.2, budget_weight: float = 1.0,
+                 use_loss_head: bool = True, loss_weight: float = 0.1, pretrain: bool = True,
+                 hard_mask: bool = False, **schedule: Any):
+        super().__init__(candidates, candidate_params)
+        unknown = set(schedule) - set(SCHEDULES["cpu"])
+        if unknown:
+            raise UserError(f"unknown AutoAL parameter(s) {', '.join(sorted(unknown))}; schedule parameters are "
+                            f"{', '.join(SCHEDULES['cpu'])}")
+        if not temperature > 0 or not 0 < ratio < 1:
+            raise UserError(f"AutoAL needs temperature > 0 and 0 < ratio < 1, got {temperature} and {ratio}")
+        self.options = dict(temperature=temperature, ratio=ratio, budget_weight=budget_weight,
+                            use_loss_head=use_loss_head, pretrain=pretrain, hard_mask=hard_mask)
+        self.loss_weight = loss_weight
+        self.schedule = schedule
+        self.round_log: dict[str, Any] = {}
+        self.last_search: SearchOutcome | None = None
+
+    def config(self, ctx: QueryContext, n_fit: int, n_val: int) -> SearchConfig:
+        s = schedule_for(ctx) | self.schedule
+        bs = s["batch_size"]
+        return SearchConfig(
+            backbone=s["backbone"], width=s["width"], batch_size=bs, lr=s["lr"],
+            pretrain_steps=s["pretrain_steps"] + s["pretrain_epochs"] * math.ceil(n_fit / bs),
+            search_steps=s["search_steps"] + s["search_epochs"] * math.ceil(n_val / bs), **self.options)
+
+    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> np.ndarray:
+        t0 = time.perf_counter()
+        unlabeled = ctx.pool.unlabeled_indices()
+        labeled = ctx.pool.trainable_indices()
+        split = np.random.default_rng(derive_seed(ctx.seed, "autoal-split", ctx.round)).permutation(labeled)
+        fit, val = np.sort(split[:len(split) // 2]), np.sort(split[len(split) // 2:])
+        pool_picks = self.pool_matrix(ctx, budget)
+        val_picks = self.val_matrix(ctx, fit, val)
+        t1 = time.perf_counter()
+        outcome = self.run_search(ctx, fit, val, val_picks, budget) if len(val) >= 2 else None
+        t2 = time.perf_counter()
+        scores, shares = self.final_scores(ctx, outcome, unlabeled, pool_picks)
+        picked = unlabeled[top_k(scores, budget, rng)]
+        self.round_log = {
+            **{f"autoal_weight_{name}": float(w) for name, w in zip(self.candidates, shares)},
+            "autoal_candidate_seconds": t1 - t0, "autoal_search_seconds": t2 - t1,
+            "autoal_query_seconds": time.perf_counter() - t2,
+            "autoal_searchnet_grad_norm": outcome.grad_norm if outcome else float("nan"),
+        }
+        return picked
+
+    def val_matrix(self, ctx: QueryContext, fit: np.ndarray, val: np.ndarray) -> torch.Tensor:
+        """Candidate picks on L_val: each candidate selects ratio * |L_val| of it, as it would select from U."""
+        def compute() -> torch.Tensor:
+            sub, _ = simulated_context(ctx, fit, val)
+            k = max(1, round(self.options["ratio"] * len(val)))
+            return pick_matrix(sub, self.strategies, self.candidates, k,
+                               derive_seed(ctx.seed, "autoal-val", ctx.round), self.calls)
+
+        return self.cache.get(ctx, len(val), "val", compute)
+
+    def run_search(self, ctx: QueryContext, fit: np.ndarray, val: np.ndarray, val_picks: torch.Tensor,
+                   budget: int) -> SearchOutcome:
+        x, y = ctx.x, ctx.y
+        on = lambda idx: torch.as_tensor(idx, device=x.device)  # noqa: E731
+        cfg = self.config(ctx, len(fit), len(val))
+        outcome = search((x[on(fit)], y[torch.as_tensor(fit)]),
+                         (x[on(val)], y[torch.as_tensor(val)], val_picks), ctx.spec, cfg,
+                         derive_seed(ctx.seed, "autoal-search", ctx.round), ctx.device)
+        self.last_search = outcome
+        return outcome
+
+    @torch.inference_mode()
+    def final_scores(self, ctx: QueryContext, outcome: SearchOutcome | None, unlabeled: np.ndarray,
+                     picks: torch.Tensor) -> tuple[torch.Tensor, np.ndarray]:
+        """Sbar on U (scaled to [0, 1]) plus loss_weight * the loss head's rank in U; and the mean share of
+        each candidate in the effective weights lambda * sigmoid(Theta) * W. Without a search: the vote."""
+        if outcome is None:
+            return picks.sum(1), np.full(len(self.candidates), 1 / len(self.candidates))
+        net, scale = outcome.net, self.options.get("mixing_scale", 1.0)
+        weights, predicted = [], []
+        batch = ctx.profile.eval_batch_size
+        for start in range(0, len(unlabeled), batch):
+            idx = torch.as_tensor(unlabeled[start:start + batch], device=ctx.x.device)
+            w, p = net(normalise(ctx.x[idx].to(ctx.device), ctx.spec))
+            weights.append(w.float().cpu())
+            predicted.append(p.float().cpu())
+        w, p = torch.cat(weights), torch.cat(predicted)
+        effective = net.mixing(scale).cpu() * w
+        sbar = (effective * picks).sum(1)
+        scores = sbar / sbar.max() if sbar.max() > 0 else sbar
+        if self.options["use_loss_head"] and self.loss_weight:
+            rank = p.argsort().argsort().float() / max(len(p) - 1, 1)
+            scores = scores + self.loss_weight * rank
+        shares = (effective / effective.sum(1, keepdim=True)).mean(0).numpy()
+        return scores, shares
