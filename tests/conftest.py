@@ -21,7 +21,7 @@ from alscope_autoal.training import train_model
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("AUTOAL_SHARED_DATA", REPO.parent / "shared" / "data"))
 
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+torch.set_num_threads(1)  # tiny models: one thread is as fast, and pytest runs beside other work
 
 
 @pytest.fixture(scope="session")
