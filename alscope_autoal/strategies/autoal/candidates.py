@@ -89,9 +89,9 @@ class RoundCache:
         self._store: dict[str, Any] = {}
 
     def get(self, ctx: QueryContext, budget: int, name: str, compute) -> Any:
-        key = (ctx.round, ctx.seed, budget, hashlib.sha1(ctx.pool.labeled_round.tobytes()).hexdigest())
+        key = (ctx.round, ctx.seed, hashlib.sha1(ctx.pool.labeled_round.tobytes()).hexdigest())
         if key != self._key:
             self._key, self._store = key, {}
-        if name not in self._store:
-            self._store[name] = compute()
-        return self._store[name]
+        if (name, budget) not in self._store:
+            self._store[name, budget] = compute()
+        return self._store[name, budget]

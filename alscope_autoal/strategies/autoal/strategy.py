@@ -19,6 +19,7 @@ from ...seeds import derive_seed
 from ...training import normalise
 from ..base import QueryContext, top_k
 from .candidates import RoundCache, build_candidates, parse_candidates, pick_matrix, simulated_context
+from .networks import BACKBONES
 from .search import SearchConfig, SearchOutcome, search
 
 # Schedules per profile (unknown profiles use the entry of their task-model family). Steps are optimiser steps;
@@ -89,18 +90,21 @@ class AutoAL(CandidateVote):
     def __init__(self, candidates: str | Sequence[str] | None = None, candidate_params: dict | None = None,
                  temperature: float = 0.1, ratio: float = 0.2, budget_weight: float = 1.0,
                  use_loss_head: bool = True, loss_weight: float = 0.1, pretrain: bool = True,
-                 hard_mask: bool = False, **schedule: Any):
+                 hard_mask: bool = False, backbone: str | None = None, width: int | None = None,
+                 pretrain_steps: int | None = None, search_steps: int | None = None,
+                 pretrain_epochs: int | None = None, search_epochs: int | None = None,
+                 batch_size: int | None = None, lr: float | None = None):
         super().__init__(candidates, candidate_params)
-        unknown = set(schedule) - set(SCHEDULES["cpu"])
-        if unknown:
-            raise UserError(f"unknown AutoAL parameter(s) {', '.join(sorted(unknown))}; schedule parameters are "
-                            f"{', '.join(SCHEDULES['cpu'])}")
         if not temperature > 0 or not 0 < ratio < 1:
             raise UserError(f"AutoAL needs temperature > 0 and 0 < ratio < 1, got {temperature} and {ratio}")
+        if backbone is not None and backbone not in BACKBONES:
+            raise UserError(f"unknown AutoAL backbone {backbone!r}; choose one of {', '.join(BACKBONES)}")
         self.options = dict(temperature=temperature, ratio=ratio, budget_weight=budget_weight,
                             use_loss_head=use_loss_head, pretrain=pretrain, hard_mask=hard_mask)
         self.loss_weight = loss_weight
-        self.schedule = schedule
+        given = dict(backbone=backbone, width=width, pretrain_steps=pretrain_steps, search_steps=search_steps,
+                     pretrain_epochs=pretrain_epochs, search_epochs=search_epochs, batch_size=batch_size, lr=lr)
+        self.schedule = {k: v for k, v in given.items() if v is not None}
         self.round_log: dict[str, Any] = {}
         self.last_search: SearchOutcome | None = None
 
