@@ -64,7 +64,8 @@ def write_job(out_dir: Path, spec: JobSpec, rows: list[dict[str, Any]], meta: di
     """Write a job's rows atomically: temporary file in the same folder, then `os.replace`."""
     path = job_path(out_dir, spec)
     path.parent.mkdir(parents=True, exist_ok=True)
-    table = pa.Table.from_pylist(rows)
+    columns = dict.fromkeys(key for row in rows for key in row)  # from_pylist would keep row 0's keys only
+    table = pa.Table.from_pylist([{key: row.get(key) for key in columns} for row in rows])
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), META_KEY: json.dumps(meta)})
     fd, tmp = tempfile.mkstemp(prefix=f".{spec.job_id}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
