@@ -36,6 +36,24 @@ STRATEGIES.add("typiclust", "alscope_autoal.strategies.coverage:TypiClust",
                "most typical sample of uncovered k-means clusters (Hacohen et al. 2022, TypiClust)")
 STRATEGIES.add("probcover", "alscope_autoal.strategies.coverage:ProbCover",
                "greedy max coverage by delta-balls, delta by purity (Yehuda et al. 2022, ProbCover)")
+STRATEGIES.add("max-entropy", "alscope_autoal.strategies.mc_dropout:MaxEntropy",
+               "entropy of the MC-dropout mean prediction, T=passes (Gal et al. 2017)")
+STRATEGIES.add("batchbald", "alscope_autoal.strategies.batchbald:BatchBALD",
+               "greedy joint mutual information of the batch, MC dropout (Kirsch et al. 2019, BatchBALD)")
+STRATEGIES.add("alfa-mix", "alscope_autoal.strategies.perturbation:ALFAMix",
+               "feature mixing with labeled anchors, then k-means (Parvaneh et al. 2022, ALFA-Mix)")
+STRATEGIES.add("noise-stability", "alscope_autoal.strategies.perturbation:NoiseStability",
+               "output change under Gaussian weight noise (Li et al. 2024, noise stability)")
+STRATEGIES.add("cluster-margin", "alscope_autoal.strategies.hybrid:ClusterMargin",
+               "lowest margins, HAC clusters, round-robin from small clusters (Citovsky et al. 2021)")
+STRATEGIES.add("ensemble-var-ratio", "alscope_autoal.strategies.committee:EnsembleVarRatio",
+               "variation ratio of a deep-ensemble committee (Beluch et al. 2018)")
+STRATEGIES.add("learning-loss", "alscope_autoal.strategies.learning_loss:LearningLoss",
+               "largest loss predicted by a jointly trained module (Yoo & Kweon 2019, learning loss)")
+STRATEGIES.add("vaal", "alscope_autoal.strategies.vaal:VAAL",
+               "VAE + discriminator, least 'labeled-looking' samples (Sinha et al. 2019, VAAL)")
+STRATEGIES.add("lfosa", "alscope_autoal.strategies.open_set:LfOSA",
+               "open-set aware: likely-known samples by per-class GMM on max activations (Ning et al. 2022)")
 STRATEGIES.add("autoal", "alscope_autoal.strategies.autoal:AutoAL",
                "differentiable search over candidate strategies, repaired (Wang, Zhan & Huang, ICML 2025)")
 STRATEGIES.add("vote", "alscope_autoal.strategies.autoal:Vote",

@@ -47,6 +47,13 @@ class MCDropoutStrategy(ScoreStrategy):
         return self.statistic(ctx.mc_probs(candidates, self.passes))
 
 
+class MaxEntropy(MCDropoutStrategy):
+    """Entropy of the MC-averaged prediction (Gal, Islam & Ghahramani 2017, "Max Entropy")."""
+
+    def statistic(self, mc: torch.Tensor) -> torch.Tensor:
+        return entropy(mc.mean(0))
+
+
 class BALD(MCDropoutStrategy):
     def statistic(self, mc: torch.Tensor) -> torch.Tensor:
         return bald_score(mc)

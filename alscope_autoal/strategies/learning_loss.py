@@ -1,0 +1,124 @@
+"""Learning loss (Yoo & Kweon 2019): a loss-prediction module reads intermediate features of the task network,
+is trained jointly with it to rank per-sample losses, and the samples with the largest predicted loss are queried.
+
+The paper trains the module together with the task model. The loop trains the task model and must not be changed
+for one strategy, so this strategy trains its own joint copy inside `select`: a fresh task model of the same
+architecture and profile schedule, plus the module, on the labeled set, with seeds derived from `ctx.seed` and
+the round. Only this strategy pays that second training. As in the paper, the ranking loss has weight 1 and
+margin 1, the module has one 128-unit branch per feature level, and the features are detached from the module's
+loss after 60% of the steps (120 of 200 epochs in the paper).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..models import build_model
+from ..seeds import derive_seed
+from ..training import augment, batches, make_optimizer, normalise, seeded
+from .base import QueryContext, top_k
+
+
+def feature_taps(model: nn.Module, sample: torch.Tensor) -> list[nn.Module]:
+    """The last batch-norm layer at each spatial resolution: one feature level per stage, for any of our
+    convolutional backbones, found by a dry run instead of per-architecture names."""
+    shapes: dict[nn.Module, tuple] = {}
+    hooks = [m.register_forward_hook(lambda mod, _i, out: shapes.__setitem__(mod, tuple(out.shape[2:])))
+             for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    with torch.no_grad():
+        model.eval()(sample)
+    for h in hooks:
+        h.remove()
+    last: dict[tuple, nn.Module] = {}
+    for module in model.modules():
+        if module in shapes:
+            last[shapes[module]] = module
+    return list(last.values())
+
+
+class LossPredictionModule(nn.Module):
+    def __init__(self, channels: list[int], width: int = 128):
+        super().__init__()
+        self.branches = nn.ModuleList(nn.Linear(c, width) for c in channels)
+        self.out = nn.Linear(width * len(channels), 1)
+
+    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
+        pooled = [F.relu(fc(f.mean((2, 3)))) for fc, f in zip(self.branches, features)]
+        return self.out(torch.cat(pooled, 1)).squeeze(1)
+
+
+def ranking_loss(predicted: torch.Tensor, target: torch.Tensor, margin: float = 1.0) -> torch.Tensor:
+    """The paper's pair loss: pairs (i, B-1-i); the predicted order must match the true order by a margin."""
+    half = len(predicted) // 2
+    diff_pred = (predicted - predicted.flip(0))[:half]
+    sign = torch.sign((target - target.flip(0))[:half]).clamp_min(0) * 2 - 1
+    return F.relu(margin - sign * diff_pred).mean()
+
+
+class Capture:
+    """Forward hooks that collect the tapped features of one forward pass."""
+
+    def __init__(self, taps: list[nn.Module]):
+        self.features: list[torch.Tensor] = []
+        self.hooks = [t.register_forward_hook(lambda _m, _i, out: self.features.append(out)) for t in taps]
+
+    def take(self) -> list[torch.Tensor]:
+        out, self.features = self.features, []
+        return out
+
+
+class LearningLoss:
+    def __init__(self, weight: float = 1.0, margin: float = 1.0, detach_after: float = 0.6):
+        self.weight, self.margin, self.detach_after = weight, margin, detach_after
+
+    def train_joint(self, ctx: QueryContext) -> tuple[nn.Module, LossPredictionModule, Capture]:
+        profile, spec, device = ctx.profile, ctx.spec, ctx.device
+        labeled = ctx.pool.trainable_indices()
+        x, y = ctx.x[torch.as_tensor(labeled, device=ctx.x.device)], ctx.labeled_targets(labeled)
+        seed = derive_seed(ctx.seed, "learning-loss", ctx.round)
+        with seeded(seed, device):
+            model = build_model(profile.model, spec.n_channels, spec.n_classes, profile.dropout).to(device)
+            taps = feature_taps(model, normalise(x[:2].to(device), spec))
+            capture = Capture(taps)
+            model(normalise(x[:2].to(device), spec))
+            lpm = LossPredictionModule([f.shape[1] for f in capture.take()]).to(device)
+        both = nn.ModuleDict({"model": model, "lpm": lpm})
+        steps = max(profile.epochs * math.ceil(len(x) / profile.batch_size), profile.min_steps)
+        optimizer = make_optimizer(both, profile)
+        gen = torch.Generator().manual_seed(seed)
+        both.train()
+        with seeded(seed + 1, device):
+            for step, idx in enumerate(batches(len(x), profile.batch_size, steps, gen)):
+                xb = x[idx.to(x.device)].to(device)
+                xb = augment(xb, spec.flips_ok, gen) if profile.augment else xb
+                losses = F.cross_entropy(model(normalise(xb, spec)), y[idx].to(device), reduction="none")
+                feats = capture.take()
+                if step >= self.detach_after * steps:
+                    feats = [f.detach() for f in feats]
+                loss = losses.mean() + self.weight * ranking_loss(lpm(feats), losses.detach(), self.margin)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+        return model.eval(), lpm.eval(), capture
+
+    @torch.inference_mode()
+    def predicted_loss(self, ctx: QueryContext, model, lpm, capture: Capture, candidates: np.ndarray):
+        out = []
+        for start in range(0, len(candidates), ctx.profile.eval_batch_size):
+            chunk = torch.as_tensor(candidates[start:start + ctx.profile.eval_batch_size], device=ctx.x.device)
+            model(normalise(ctx.x[chunk].to(ctx.device), ctx.spec))
+            out.append(lpm(capture.take()).float().cpu())
+        return torch.cat(out)
+
+    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> np.ndarray:
+        candidates = ctx.pool.unlabeled_indices()
+        if budget >= len(candidates):
+            return candidates
+        model, lpm, capture = self.train_joint(ctx)
+        scores = self.predicted_loss(ctx, model, lpm, capture, candidates)
+        return candidates[top_k(scores, budget, rng)]

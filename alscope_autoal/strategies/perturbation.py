@@ -1,0 +1,110 @@
+"""Strategies that perturb the model or its features and query samples whose prediction moves:
+ALFA-Mix (feature interpolation towards labeled anchors) and noise stability (Gaussian weight noise)."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from ..training import forward_pool
+from .base import QueryContext, top_k
+from .chunked import chunk_size, closest_member_per_cluster, kmeans
+from .diversity import fill_up
+
+
+def class_anchors(ctx: QueryContext) -> torch.Tensor:
+    """Mean labeled embedding per known class; a class without labels takes the mean of all labeled ones."""
+    labeled = ctx.pool.trainable_indices()
+    z, y = ctx.embeddings(labeled).float(), ctx.labeled_targets(labeled)
+    overall = z.mean(0)
+    return torch.stack([z[y == c].mean(0) if (y == c).any() else overall for c in range(ctx.n_classes)])
+
+
+def loss_gradient(head: torch.nn.Module, z: torch.Tensor, pseudo: torch.Tensor) -> torch.Tensor:
+    with torch.enable_grad():
+        z = z.clone().requires_grad_(True)
+        loss = F.cross_entropy(head(z), pseudo, reduction="sum")
+        return torch.autograd.grad(loss, z)[0]
+
+
+class ALFAMix:
+    """ALFA-Mix (Parvaneh et al. 2022): interpolate each unlabeled embedding z towards every class anchor z*
+    with the closed-form alpha of the paper (eps ||z* - z|| grad / ||grad||, divided elementwise by z* - z and
+    capped at eps); a sample whose predicted label changes for some anchor is a candidate. eps grows in
+    `alpha_step` increments until more than `budget` candidates are found; then k-means on the candidates'
+    normalised embeddings, one sample nearest each centre (as the authors' code), random top-up if short."""
+
+    def __init__(self, alpha_step: float = 1 / 32):
+        self.alpha_step = alpha_step
+
+    def changes(self, ctx: QueryContext, z: torch.Tensor, anchors: torch.Tensor, eps: float) -> torch.Tensor:
+        out = torch.zeros(len(z), dtype=torch.bool)
+        head = ctx.model.head
+        step = chunk_size(z.shape[1] * len(anchors))
+        for start in range(0, len(z), step):
+            zc = z[start:start + step]
+            with torch.no_grad():
+                pred = head(zc).argmax(1)
+            grad = loss_gradient(head, zc, pred)
+            scale = eps * grad / grad.norm(dim=1, keepdim=True).clamp_min(1e-12)
+            with torch.no_grad():
+                for anchor in anchors:
+                    diff = anchor - zc
+                    alpha = (scale * diff.norm(dim=1, keepdim=True) / (diff + 1e-8)).clamp(0, eps)
+                    out[start:start + step] |= head(zc + alpha * diff).argmax(1) != pred
+        return out
+
+    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> np.ndarray:
+        candidates = ctx.pool.unlabeled_indices()
+        if budget >= len(candidates):
+            return candidates
+        z = ctx.embeddings(candidates).float()
+        anchors = class_anchors(ctx)
+        ctx.model.eval()
+        changed = torch.zeros(len(z), dtype=torch.bool)
+        eps = 0.0
+        while eps < 1.0 and int(changed.sum()) <= budget:
+            eps += self.alpha_step
+            changed |= self.changes(ctx, z, anchors, eps)
+        self.round_log = {"alfamix_candidates": int(changed.sum())}
+        picked = np.flatnonzero(changed.numpy())
+        if len(picked) > budget:
+            feats = F.normalize(z[torch.as_tensor(picked)], dim=1)
+            _, assign, dist = kmeans(feats, budget, rng)
+            picked = picked[closest_member_per_cluster(assign, dist, budget)]
+        return candidates[fill_up(picked, len(candidates), budget, rng)]
+
+
+class NoiseStability:
+    """Noise stability (Li et al. 2024): add Gaussian noise to every weight tensor, scaled so its norm is
+    `noise_scale` times the tensor's norm, and score each sample by sum over `samples` draws of
+    ||p_noisy - p|| / ||p|| on the softmax output. Costs `samples` forward passes over the pool."""
+
+    def __init__(self, samples: int = 30, noise_scale: float = 1e-3):
+        self.samples, self.noise_scale = samples, noise_scale
+
+    @torch.inference_mode()
+    def noisy_copy(self, model: torch.nn.Module, gen: torch.Generator) -> torch.nn.Module:
+        twin = copy.deepcopy(model).eval()
+        for module in twin.modules():
+            weight = getattr(module, "weight", None)
+            if isinstance(weight, torch.Tensor) and weight.numel():
+                noise = torch.randn(weight.shape, generator=gen).to(weight.device)
+                weight.add_(noise * (self.noise_scale * weight.norm() / noise.norm().clamp_min(1e-12)))
+        return twin
+
+    @torch.inference_mode()
+    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> np.ndarray:
+        candidates = ctx.pool.unlabeled_indices()
+        base = ctx.probs(candidates)
+        x = ctx.x[torch.as_tensor(candidates, device=ctx.x.device)]
+        gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
+        score = torch.zeros(len(candidates))
+        for _ in range(self.samples):
+            logits, _ = forward_pool(self.noisy_copy(ctx.model, gen), x, ctx.spec, ctx.device,
+                                     ctx.profile.eval_batch_size)
+            score += (torch.softmax(logits, 1) - base).norm(dim=1) / base.norm(dim=1)
+        return candidates[top_k(score, budget, rng)]
