@@ -11,7 +11,7 @@ from typing import Any
 from .data import DATASETS, load_dataset
 from .errors import UserError
 from .profiles import PROFILES
-from .runner import Reporter, SweepOutcome, run_sequential
+from .runner import Reporter, RunOptions, SweepOutcome, failed_specs, run_sweep, split_done
 from .settings import prepare
 from .spec import JobSpec
 from .strategies import STRATEGIES
@@ -102,8 +102,26 @@ def plan(request: BenchRequest, data_dir: Path | None = None, download: bool = F
     return specs
 
 
+def sweep_specs(request: BenchRequest, out_dir: Path, data_dir: Path | None = None, download: bool = False,
+                retry_failed: bool = False) -> list[JobSpec]:
+    """The grid's jobs, or with `retry_failed` the jobs recorded as failed in `out_dir` (the grid is ignored)."""
+    if retry_failed:
+        return failed_specs(Path(out_dir)) if Path(out_dir).is_dir() else []
+    return plan(request, data_dir, download)
+
+
+def plan_bench(request: BenchRequest, out_dir: Path, data_dir: Path | None = None, download: bool = False,
+               retry_failed: bool = False) -> tuple[list[JobSpec], list[JobSpec]]:
+    """What `run_bench` would do: (jobs to run, jobs already finished). Nothing is run or written."""
+    return split_done(sweep_specs(request, out_dir, data_dir, download, retry_failed), Path(out_dir))
+
+
 def run_bench(request: BenchRequest, out_dir: Path, data_dir: Path | None = None, download: bool = False,
-              reporter: Reporter | None = None) -> SweepOutcome:
-    specs = plan(request, data_dir, download)
+              reporter: Reporter | None = None, options: RunOptions = RunOptions(),
+              retry_failed: bool = False) -> SweepOutcome:
+    options.check()
+    specs = sweep_specs(request, out_dir, data_dir, download, retry_failed)
+    if not specs:
+        return SweepOutcome()
     check_writable(Path(out_dir))
-    return run_sequential(specs, Path(out_dir), data_dir, download, reporter)
+    return run_sweep(specs, Path(out_dir), data_dir, download, reporter, options)

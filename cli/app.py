@@ -5,6 +5,8 @@ The library (and torch) is imported inside the commands so that `autoal --help` 
 
 from __future__ import annotations
 
+import shlex
+import sys
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -49,14 +51,27 @@ def bench(
     download: Annotated[bool, typer.Option(help="Fetch missing datasets (needs a network).")] = False,
     strategy_param: Annotated[Optional[list[str]], typer.Option(
         help="NAME.KEY=VALUE, repeatable, e.g. bald.passes=20 (see the strategy's docs).")] = None,
+    workers: Annotated[Optional[int], typer.Option(
+        help="Jobs run at once. Default: one per GPU (times --jobs-per-gpu), else half the CPU cores.",
+        show_default=False)] = None,
+    jobs_per_gpu: Annotated[int, typer.Option(help="Jobs sharing one GPU.")] = 1,
+    backend: Annotated[str, typer.Option(help="local (worker processes here) or ray (a Ray cluster).")] = "local",
+    address: Annotated[Optional[str], typer.Option(
+        help="Ray cluster address, e.g. HEAD_IP:6379. [default: a local Ray instance]", show_default=False)] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the jobs to run and those done; run none.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Run only jobs missing in OUT (always the case).")] = False,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Rerun only the jobs that failed in OUT "
+                                               "(the grid options are ignored).")] = False,
 ) -> None:
     """Run a grid of datasets x strategies x seeds; finished jobs in OUT are skipped, so a rerun resumes."""
     from dataclasses import replace
 
-    from alscope_autoal.bench import BenchRequest, run_bench
+    from alscope_autoal.bench import BenchRequest, plan_bench, run_bench
+    from alscope_autoal.runner import RunOptions
     from alscope_autoal.strategies.params import parse_strategy_params
 
     from .render import ProgressReporter, stderr, stdout, summary_table
+    from .status import print_plan, retry_command
 
     request = BenchRequest(
         **{k: v for k, v in {"datasets": split_list(datasets), "strategies": split_list(strategies)}.items()
@@ -65,13 +80,19 @@ def bench(
         imbalance_factor=imbalance_factor, open_set_ratio=open_set_ratio)
     with user_errors():
         request = replace(request, strategy_params=parse_strategy_params(strategy_param, request.strategies))
+    if dry_run:
+        with user_errors():
+            print_plan(out, *plan_bench(request, out, data_dir, download, retry_failed))
+        return
+    options = RunOptions(workers, jobs_per_gpu, backend, address, shlex.join(["autoal", *sys.argv[1:]]))
     with user_errors(f"finished jobs are saved in {out}; rerun the same command to resume"):
         with ProgressReporter() as reporter:
-            outcome = run_bench(request, out, data_dir, download, reporter)
+            outcome = run_bench(request, out, data_dir, download, reporter, options, retry_failed)
         stdout.print(summary_table(sweep_summary(out, outcome)))
     stderr.print(f"results: {out / 'jobs'} ({len(outcome.ran)} run, {len(outcome.skipped)} already there)")
     if outcome.failed:
-        stderr.print(f"[red]{len(outcome.failed)} job(s) failed[/red]; details in {out / 'failures'}")
+        stderr.print(f"[red]{len(outcome.failed)} job(s) failed[/red]; details in {out / 'failures'}; "
+                     f"rerun just them: {retry_command(out, data_dir)}", highlight=False)
         raise typer.Exit(1)
 
 
@@ -111,6 +132,10 @@ def catalog(what: Catalog):
 
 from . import plot as _plot, report as _report  # noqa: E402  (each command lives in its own module)
 app.command("plot")(_plot.plot), app.command("report")(_report.report)
+from . import status as _status  # noqa: E402
+app.command("status")(_status.status)
+from . import ablate as _ablate  # noqa: E402
+app.command("ablate")(_ablate.ablate)
 
 
 def main() -> None:

@@ -19,7 +19,8 @@ class ProgressReporter:
     def __init__(self) -> None:
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                  TimeElapsedColumn(), console=stderr, transient=False)
-        self.jobs = self.rounds = None
+        self.jobs = None
+        self.rounds: dict[str, Any] = {}  # job id -> its rounds bar; several jobs run at once with --workers
 
     def __enter__(self) -> "ProgressReporter":
         return self  # the display starts with the sweep, so validation errors print alone
@@ -34,17 +35,16 @@ class ProgressReporter:
         self.jobs = self.progress.add_task("jobs", total=len(to_run))
 
     def job_started(self, spec) -> None:
-        if self.rounds is not None:
-            self.progress.remove_task(self.rounds)
-        self.rounds = self.progress.add_task(f"  {spec.label}", total=spec.rounds + 1)
+        self.rounds[spec.job_id] = self.progress.add_task(f"  {spec.label}", total=spec.rounds + 1)
 
     def round_done(self, spec, row: dict[str, Any]) -> None:
-        self.progress.update(self.rounds, advance=1,
+        self.progress.update(self.rounds[spec.job_id], advance=1,
                              description=f"  {spec.label}  labels {row['n_labeled']}  acc {row['accuracy']:.3f}")
 
     def job_finished(self, spec, error: str | None) -> None:
         if error:
             stderr.print(f"[red]failed[/red] {spec.label}: {error}")
+        self.progress.remove_task(self.rounds.pop(spec.job_id))
         self.progress.advance(self.jobs)
 
 

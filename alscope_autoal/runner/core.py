@@ -1,0 +1,91 @@
+"""One job, whichever backend runs it: compute its rows, write its file; and the in-process sequential runner.
+
+`compute_job` is what runs on a worker (a local process or a Ray task); `execute_job` also writes the result file.
+The data and training code is imported inside them, so that `autoal status` and the parent of a process pool do
+not pay for (or initialise) torch.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+from ..errors import UserError
+from ..results import provenance, write_job
+from ..spec import JobSpec
+from .store import clear_failure, record_failure, split_done
+
+
+class Reporter(Protocol):
+    def sweep_started(self, to_run: list[JobSpec], already_done: int) -> None: ...
+    def job_started(self, spec: JobSpec) -> None: ...
+    def round_done(self, spec: JobSpec, row: dict[str, Any]) -> None: ...
+    def job_finished(self, spec: JobSpec, error: str | None) -> None: ...
+
+
+class SilentReporter:
+    def sweep_started(self, to_run, already_done): pass
+    def job_started(self, spec): pass
+    def round_done(self, spec, row): pass
+    def job_finished(self, spec, error): pass
+
+
+@dataclass
+class SweepOutcome:
+    ran: list[JobSpec] = field(default_factory=list)
+    skipped: list[JobSpec] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # job id -> one-line error
+    seconds: dict[str, float] = field(default_factory=dict)  # job id -> dispatch to result written, as the driver saw
+    work_seconds: dict[str, float] = field(default_factory=dict)  # job id -> the job's own work, where it ran
+
+    def overhead_seconds(self) -> dict[str, float]:
+        """Per finished job: the runner's share (dispatch, messages, result write) beyond the job's own work."""
+        return {job: self.seconds[job] - work for job, work in self.work_seconds.items() if job in self.seconds}
+
+
+def compute_job(spec: JobSpec, data_dir: Path | str | None, download: bool = False,
+                on_round: Callable[[dict[str, Any]], None] | None = None,
+                device: str | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Load the data and run the job: its rows (one per round) and the provenance for its result file."""
+    from ..data import load_dataset
+    from ..loop import pick_device, run_job
+
+    data = load_dataset(spec.dataset, data_dir, download)
+    dev = pick_device(device)
+    rows = run_job(spec, data, dev, on_round)
+    return rows, provenance(spec, data.fingerprint, {"device": str(dev)})
+
+
+def execute_job(spec: JobSpec, out_dir: Path, data_dir: Path | None, download: bool = False,
+                reporter: Reporter | None = None, device: str | None = None) -> Path:
+    """Run one job and write its result file. Everything a backend that shares the disk needs to call."""
+    on_round = (lambda row: reporter.round_done(spec, row)) if reporter else None
+    rows, meta = compute_job(spec, data_dir, download, on_round, device)
+    return write_job(out_dir, spec, rows, meta)
+
+
+def run_sequential(specs: list[JobSpec], out_dir: Path, data_dir: Path | None, download: bool = False,
+                   reporter: Reporter | None = None) -> SweepOutcome:
+    """Run the unfinished jobs one after the other in this process."""
+    reporter = reporter or SilentReporter()
+    to_run, done = split_done(specs, out_dir)
+    outcome = SweepOutcome(ran=to_run, skipped=done)
+    reporter.sweep_started(to_run, len(done))
+    for spec in to_run:
+        reporter.job_started(spec)
+        error = None
+        started = time.perf_counter()
+        try:
+            rows, meta = compute_job(spec, data_dir, download, lambda row, spec=spec: reporter.round_done(spec, row))
+            outcome.work_seconds[spec.job_id] = time.perf_counter() - started
+            write_job(out_dir, spec, rows, meta)
+            outcome.seconds[spec.job_id] = time.perf_counter() - started
+            clear_failure(out_dir, spec)
+        except UserError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one bad job must not stop the sweep
+            error = outcome.failed[spec.job_id] = record_failure(out_dir, spec, exc)
+        reporter.job_finished(spec, error)
+    return outcome

@@ -1,0 +1,246 @@
+"""The local backend: worker processes on this machine, each pinned to one GPU or to a share of the CPU cores.
+
+Workers are started with spawn (a fork would copy the parent's threads and any CUDA state). `CUDA_VISIBLE_DEVICES`
+and the thread counts are put in each worker's environment before it starts, so they hold before torch is
+imported there; the parent never touches CUDA. The parent hands out one job at a time to each idle worker, so it
+always knows which job a worker holds: a worker that dies (killed for memory, a segfault) fails only that job and
+is replaced. Workers write their own result files (atomically); the parent keeps the failure records and the
+progress display, fed by events the workers put on one queue.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import os
+import queue
+import signal
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserError
+from ..spec import JobSpec
+from .core import Reporter, SweepOutcome
+from .store import clear_failure, write_failure
+
+POLL_SECONDS = 0.2  # how often the parent checks for dead workers while waiting for events
+GRACE_SECONDS = 5.0  # how long a worker may take to stop after SIGTERM before it is killed
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Where one worker runs: a GPU (a `CUDA_VISIBLE_DEVICES` entry) or none, and its torch thread count."""
+    gpu: str | None
+    threads: int
+
+
+def usable_cpus() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def visible_gpus() -> list[str]:
+    """The GPUs this process may use, without initialising CUDA (`CUDA_VISIBLE_DEVICES` wins when set)."""
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        return [gpu.strip() for gpu in listed.split(",") if gpu.strip() and not gpu.strip().startswith("-")]
+    import torch
+
+    return [str(index) for index in range(torch.cuda.device_count())]
+
+
+def plan_slots(workers: int | None, jobs_per_gpu: int, gpus: list[str], cpus: int) -> list[Slot]:
+    """One slot per worker: GPUs round-robin (`jobs_per_gpu` each by default); CPU threads split evenly."""
+    if workers is None:
+        workers = len(gpus) * jobs_per_gpu if gpus else max(1, cpus // 2)
+    threads = max(1, cpus // workers)
+    return [Slot(gpus[index % len(gpus)] if gpus else None, threads) for index in range(workers)]
+
+
+def slot_environment(slot: Slot) -> dict[str, str]:
+    threads = str(slot.threads)
+    return {"CUDA_VISIBLE_DEVICES": slot.gpu or "", "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+
+
+@contextlib.contextmanager
+def environment(changes: dict[str, str]):
+    """Set environment variables for the duration (a spawned child copies the environment when it starts)."""
+    saved = {name: os.environ.get(name) for name in changes}
+    os.environ.update(changes)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _stop(signum, frame):
+    raise SystemExit(128 + signum)  # unwinds through `finally`, so no temporary file stays behind
+
+
+def worker_main(threads: int, tasks, events, out_dir: Path, data_dir: Path | None, download: bool) -> None:
+    """A worker's life: run the jobs it is handed until it gets None or its parent is gone."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the parent decides
+    signal.signal(signal.SIGTERM, _stop)
+    import torch
+
+    torch.set_num_threads(threads)
+    parent = mp.parent_process()
+    while True:
+        try:
+            task = tasks.get(timeout=1.0)
+        except queue.Empty:
+            if parent is not None and not parent.is_alive():
+                return
+            continue
+        if task is None:
+            return
+        run_task(JobSpec.from_json(task), events, out_dir, data_dir, download)
+
+
+def run_task(spec: JobSpec, events, out_dir: Path, data_dir: Path | None, download: bool) -> None:
+    from ..results import write_job
+    from .core import compute_job
+    from .store import describe
+
+    started = time.perf_counter()
+    try:
+        rows, meta = compute_job(spec, data_dir, download, lambda row: events.put(("round", spec.job_id, row)))
+        work = time.perf_counter() - started
+        write_job(out_dir, spec, rows, meta)
+        events.put(("done", spec.job_id, work))
+    except Exception as exc:  # noqa: BLE001 - the parent records it and the sweep goes on
+        events.put(("failed", spec.job_id, *describe(exc), isinstance(exc, UserError)))
+
+
+@dataclass
+class Worker:
+    process: Any
+    tasks: Any
+    slot: Slot
+    job: JobSpec | None = None
+    dispatched_at: float = 0.0
+
+
+class Pool:
+    """Worker processes, one task queue each, one shared event queue back to the parent."""
+
+    def __init__(self, slots: list[Slot], out_dir: Path, data_dir: Path | None, download: bool) -> None:
+        self.ctx = mp.get_context("spawn")
+        self.events = self.ctx.Queue()
+        self.job_args = (Path(out_dir), Path(data_dir) if data_dir else None, download)
+        self.workers = [self.start(slot) for slot in slots]
+
+    def start(self, slot: Slot) -> Worker:
+        tasks = self.ctx.Queue()
+        process = self.ctx.Process(target=worker_main, args=(slot.threads, tasks, self.events, *self.job_args),
+                                   daemon=True, name=f"autoal-worker-gpu{slot.gpu}" if slot.gpu else "autoal-worker")
+        with environment(slot_environment(slot)):
+            process.start()
+        return Worker(process, tasks, slot)
+
+    def dispatch(self, worker: Worker, spec: JobSpec) -> None:
+        worker.job, worker.dispatched_at = spec, time.perf_counter()
+        worker.tasks.put(spec.canonical())
+
+    def holding(self, job_id: str) -> Worker | None:
+        return next((worker for worker in self.workers if worker.job and worker.job.job_id == job_id), None)
+
+    def next_event(self, timeout: float) -> tuple | None:
+        try:
+            return self.events.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def replace(self, worker: Worker) -> None:
+        self.workers[self.workers.index(worker)] = self.start(worker.slot)
+
+    def close(self, graceful: bool) -> None:
+        """Let idle workers exit; terminate (then kill) the rest, abandoning their jobs."""
+        for worker in self.workers:
+            if graceful and worker.process.is_alive():
+                worker.tasks.put(None)
+        for worker in self.workers:
+            worker.process.join(GRACE_SECONDS if graceful else 0)
+            if worker.process.is_alive():
+                worker.process.terminate()
+                worker.process.join(GRACE_SECONDS)
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join()
+
+
+class PoolSweep:
+    """Drives one sweep over a pool: dispatch, events to the reporter, failures to disk."""
+
+    def __init__(self, pool: Pool, out_dir: Path, reporter: Reporter, outcome: SweepOutcome) -> None:
+        self.pool, self.out_dir, self.reporter, self.outcome = pool, Path(out_dir), reporter, outcome
+
+    def run(self, to_run: list[JobSpec]) -> None:
+        pending = deque(to_run)
+        while pending or any(worker.job for worker in self.pool.workers):
+            for worker in self.pool.workers:
+                if pending and worker.job is None:
+                    self.pool.dispatch(worker, pending[0])
+                    self.reporter.job_started(pending.popleft())
+            event = self.pool.next_event(POLL_SECONDS)
+            if event:
+                self.handle(event)
+            self.reap_dead_workers()
+
+    def handle(self, event: tuple) -> None:
+        kind, job_id, *rest = event
+        worker = self.pool.holding(job_id)
+        if worker is None:
+            return  # a late message about a job already written off
+        spec = worker.job
+        if kind == "round":
+            self.reporter.round_done(spec, rest[0])
+            return
+        worker.job = None
+        if kind == "done":
+            self.outcome.seconds[job_id] = time.perf_counter() - worker.dispatched_at
+            self.outcome.work_seconds[job_id] = rest[0]
+            clear_failure(self.out_dir, spec)
+            self.reporter.job_finished(spec, None)
+            return
+        message, trace, user_error = rest
+        if user_error:
+            raise UserError(message.split(": ", 1)[-1])
+        self.fail(spec, message, trace)
+
+    def fail(self, spec: JobSpec, message: str, trace: str) -> None:
+        write_failure(self.out_dir, spec, message, trace)
+        self.outcome.failed[spec.job_id] = message
+        self.reporter.job_finished(spec, message)
+
+    def reap_dead_workers(self) -> None:
+        """A worker that died mid-job (killed for memory, a crash in native code) fails that job only."""
+        for worker in list(self.pool.workers):
+            if worker.process.is_alive():
+                continue
+            while worker.job and (event := self.pool.next_event(0.05)):
+                self.handle(event)  # its last messages may still be in the queue
+            if worker.job:
+                code = worker.process.exitcode
+                why = " (SIGKILL: often the out-of-memory killer)" if code == -signal.SIGKILL else ""
+                self.fail(worker.job, f"WorkerDied: the worker process exited with code {code}{why}", "")
+                worker.job = None
+            self.pool.replace(worker)
+
+
+def run_pool(to_run: list[JobSpec], slots: list[Slot], out_dir: Path, data_dir: Path | None, download: bool,
+             reporter: Reporter, outcome: SweepOutcome) -> None:
+    """Run `to_run` on at most `len(slots)` worker processes; results and failures land in `outcome`."""
+    pool = Pool(slots[:len(to_run)], out_dir, data_dir, download)
+    finished = False
+    try:
+        PoolSweep(pool, out_dir, reporter, outcome).run(to_run)
+        finished = True
+    finally:
+        pool.close(graceful=finished)

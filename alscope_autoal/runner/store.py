@@ -1,0 +1,188 @@
+"""What a results folder knows about its sweeps: the planned jobs, the failed ones, and what is still pending.
+
+Layout of a results folder (every file written under a temporary name, then renamed, so a reader or a crash never
+sees half a file, and two drivers writing the same file leave one whole copy):
+
+    jobs/<job_id>.parquet      one per finished job (results.py)
+    failures/<job_id>.json     one per job whose last attempt failed: spec, error, traceback
+    sweeps/<sweep_id>.json     one per planned sweep: its job specs and the command that ran it
+
+Each sweep gets its own manifest, named by a hash of its job ids, so concurrent sweeps never edit a shared file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserError
+import pyarrow as pa
+
+from ..results import JOBS_DIR, is_done, read_metadata
+from ..spec import JobSpec
+
+FAILURES_DIR = "failures"
+SWEEPS_DIR = "sweeps"
+STALE_TMP_SECONDS = 60  # a result write takes milliseconds: an older temporary file was left by a killed writer
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(payload, handle, indent=1)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def failure_path(out_dir: Path, job_id: str) -> Path:
+    return Path(out_dir) / FAILURES_DIR / f"{job_id}.json"
+
+
+def describe(exc: BaseException) -> tuple[str, str]:
+    """A one-line message and the full traceback of an exception."""
+    first_line = (f"{type(exc).__name__}: {exc}".splitlines() or [type(exc).__name__])[0]
+    return first_line, "".join(traceback.format_exception(exc))
+
+
+def write_failure(out_dir: Path, spec: JobSpec, message: str, trace: str) -> None:
+    record = {"job_id": spec.job_id, "spec": json.loads(spec.canonical()), "error": message, "traceback": trace,
+              "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    write_json_atomic(failure_path(out_dir, spec.job_id), record)
+
+
+def record_failure(out_dir: Path, spec: JobSpec, exc: BaseException) -> str:
+    """Keep the error and traceback of a failed job beside the results; returns the one-line message."""
+    message, trace = describe(exc)
+    write_failure(out_dir, spec, message, trace)
+    return message
+
+
+def clear_failure(out_dir: Path, spec: JobSpec) -> None:
+    failure_path(out_dir, spec.job_id).unlink(missing_ok=True)
+
+
+def failure_records(out_dir: Path) -> dict[str, dict[str, Any]]:
+    """Failure records by job id (unreadable records are skipped: they are being rewritten)."""
+    records = {}
+    for path in sorted((Path(out_dir) / FAILURES_DIR).glob("*.json")):
+        try:
+            record = json.loads(path.read_text())
+            records[record["job_id"]] = record
+        except (OSError, ValueError, KeyError):
+            continue
+    return records
+
+
+def spec_from_record(record: dict[str, Any]) -> JobSpec:
+    return JobSpec.from_json(json.dumps(record["spec"]))
+
+
+def failed_specs(out_dir: Path) -> list[JobSpec]:
+    """The jobs whose last attempt failed and that have no result since: what `--retry-failed` reruns."""
+    specs = [spec_from_record(record) for record in failure_records(out_dir).values()]
+    return [spec for spec in specs if not is_done(out_dir, spec)]
+
+
+def sweep_id(specs: list[JobSpec]) -> str:
+    return hashlib.sha256(",".join(sorted(spec.job_id for spec in specs)).encode()).hexdigest()[:16]
+
+
+def write_manifest(out_dir: Path, specs: list[JobSpec], command: str | None = None) -> Path:
+    """Record a sweep's jobs, so `autoal status` can tell pending jobs from jobs never asked for."""
+    path = Path(out_dir) / SWEEPS_DIR / f"{sweep_id(specs)}.json"
+    write_json_atomic(path, {"sweep_id": path.stem, "command": command,
+                             "jobs": [json.loads(spec.canonical()) for spec in specs]})
+    return path
+
+
+def manifests(out_dir: Path) -> list[dict[str, Any]]:
+    found = []
+    for path in sorted((Path(out_dir) / SWEEPS_DIR).glob("*.json")):
+        try:
+            found.append(json.loads(path.read_text()))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def remove_stale_temporaries(out_dir: Path) -> None:
+    """Delete temporary files that a killed writer left behind (they never count as results)."""
+    cutoff = time.time() - STALE_TMP_SECONDS
+    for folder in (JOBS_DIR, FAILURES_DIR, SWEEPS_DIR):
+        for path in (Path(out_dir) / folder).glob(".*.tmp"):
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+            except OSError:
+                continue
+
+
+def split_done(specs: list[JobSpec], out_dir: Path) -> tuple[list[JobSpec], list[JobSpec]]:
+    """(jobs to run, jobs already finished), without duplicates, in the given order."""
+    unique = list({spec.job_id: spec for spec in specs}.values())
+    done = [spec for spec in unique if is_done(out_dir, spec)]
+    finished = {spec.job_id for spec in done}
+    return [spec for spec in unique if spec.job_id not in finished], done
+
+
+@dataclass
+class SweepStatus:
+    """Every job a results folder knows about, by state."""
+    done: list[JobSpec] = field(default_factory=list)
+    failed: list[tuple[JobSpec, dict[str, Any]]] = field(default_factory=list)  # (spec, failure record)
+    pending: list[JobSpec] = field(default_factory=list)
+    commands: list[str] = field(default_factory=list)  # the commands that planned these sweeps
+
+    @property
+    def total(self) -> int:
+        return len(self.done) + len(self.failed) + len(self.pending)
+
+
+def sweep_status(out_dir: Path) -> SweepStatus:
+    """Done, failed and pending jobs of every sweep run into `out_dir` (finished jobs of older sweeps count too)."""
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        raise UserError(f"no results folder at {out_dir}: run 'autoal bench --out {out_dir}' first")
+    known: dict[str, JobSpec] = {}
+    status = SweepStatus()
+    for manifest in manifests(out_dir):
+        for raw in manifest["jobs"]:
+            spec = JobSpec.from_json(json.dumps(raw))
+            known[spec.job_id] = spec
+        if manifest.get("command") and manifest["command"] not in status.commands:
+            status.commands.append(manifest["command"])
+    records = failure_records(out_dir)
+    for record in records.values():
+        known.setdefault(record["job_id"], spec_from_record(record))
+    finished = {path.stem: path for path in (out_dir / JOBS_DIR).glob("*.parquet")}
+    for job_id in sorted(finished.keys() - known.keys()):
+        spec = spec_from_result(finished[job_id])
+        if spec is not None:
+            known[job_id] = spec
+    for job_id, spec in known.items():
+        if job_id in finished and is_done(out_dir, spec):
+            status.done.append(spec)
+        elif job_id in records:
+            status.failed.append((spec, records[job_id]))
+        else:
+            status.pending.append(spec)
+    return status
+
+
+def spec_from_result(path: Path) -> JobSpec | None:
+    """The spec stored in a result file's footer; None when the file does not read back."""
+    try:
+        return JobSpec.from_json(json.dumps(read_metadata(path)["spec"]))
+    except (OSError, ValueError, KeyError, pa.ArrowException):
+        return None
