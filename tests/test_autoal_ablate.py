@@ -1,0 +1,49 @@
+"""`autoal ablate` on digits (smoke profile): runs the variants through bench's machinery, writes the table
+(Markdown, CSV, LaTeX) and the figure, and states which candidates each variant used."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from alscope_autoal.ablation import AblationRequest, variants
+from alscope_autoal.bench import BenchRequest
+from alscope_autoal.errors import UserError
+from cli.app import app
+
+
+def test_ablate_writes_table_and_figure(tmp_path):
+    out = tmp_path / "ablation"
+    result = CliRunner().invoke(app, [
+        "ablate", "--num-candidates", "1,2", "--components", "hard-mask", "--candidates", "entropy,margin",
+        "--datasets", "digits", "--profile", "smoke", "--rounds", "1", "--baselines", "random", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    for ext in ("md", "csv", "tex", "png"):
+        assert (out / f"ablation.{ext}").stat().st_size > 0
+    table = pd.read_csv(out / "ablation.csv")
+    assert list(table.variant) == ["K=1", "K=2", "K=2 hard-mask", "random"]
+    assert list(table.candidates.fillna("")) == ["entropy", "entropy,margin", "entropy,margin", ""]
+    assert table.aubc.between(0, 1).all()
+    assert "K=2 hard-mask: candidates entropy,margin" in result.output
+
+
+def test_default_order_is_the_papers_and_components_get_a_reference():
+    chosen = variants(AblationRequest(BenchRequest(), num_candidates=(3,), components=("no-loss-head",)))
+    assert [(v.name, v.candidates) for v in chosen] == [
+        ("K=7", ("entropy", "margin", "least-confidence", "kmeans", "bald", "var-ratio", "mean-std")),
+        ("K=3", ("entropy", "margin", "least-confidence")),
+        ("K=7 no-loss-head", ("entropy", "margin", "least-confidence", "kmeans", "bald", "var-ratio",
+                              "mean-std")),
+    ]
+    assert chosen[2].params == {"use_loss_head": False}
+
+
+@pytest.mark.parametrize("request_, message", [
+    (AblationRequest(BenchRequest(), num_candidates=(9,)), "out of range"),
+    (AblationRequest(BenchRequest(), components=("no-fitnet",)), "unknown component"),
+    (AblationRequest(BenchRequest()), "nothing to ablate"),
+])
+def test_bad_ablations_are_user_errors(request_, message):
+    with pytest.raises(UserError, match=message):
+        variants(request_)
