@@ -32,7 +32,7 @@ def ranks(summary: pd.DataFrame, metric: str = "aubc", with_profile: bool = Fals
     strategy has results) and "panels" (how many that is).
     """
     frame = summary.assign(panel=panel_names(summary, with_profile))
-    table = frame.pivot_table(index="strategy", columns="panel", values=f"{metric}_mean", sort=True)
+    table = frame.pivot(index="strategy", columns="panel", values=f"{metric}_mean").sort_index(axis=1)
     ranked = table.rank(axis=0, ascending=not HIGHER_IS_BETTER.get(metric, True), method="average")
     ranked["average"] = ranked.mean(axis=1)
     ranked["panels"] = table.notna().sum(axis=1)

@@ -81,8 +81,8 @@ def metric_table(an: Analysis, metric: str) -> Table:
     column = check_metric(an, metric)
     frame = with_panel(an)
     rank = ranks(an.shown(an.summary), column.metric, an.mixed_profiles)
-    means = frame.pivot_table(index="strategy", columns="panel", values=f"{column.metric}_mean").reindex(rank.index)
-    stds = frame.pivot_table(index="strategy", columns="panel", values=f"{column.metric}_std").reindex(rank.index)
+    means = frame.pivot(index="strategy", columns="panel", values=f"{column.metric}_mean").reindex(rank.index)
+    stds = frame.pivot(index="strategy", columns="panel", values=f"{column.metric}_std").reindex(rank.index)
     cells = pd.DataFrame({p: [mean_std(m, s, column) for m, s in zip(means[p], stds[p])] for p in means.columns},
                          index=means.index)
     best = means.apply(lambda col: best_mask(col, column.higher_is_better, column))

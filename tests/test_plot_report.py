@@ -1,0 +1,264 @@
+"""`autoal plot` and `autoal report`: figures show exactly the numbers the tables print, from the same files.
+
+Result folders are real: rows written through `results.write_job`, and one folder from a real smoke-profile
+`autoal bench` run on digits. Plotted values are read back from the matplotlib artists (tagged with `gid`).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from alscope_autoal.analysis import aggregate as agg
+from alscope_autoal.analysis import plots
+from alscope_autoal.analysis.compare import paired_test, ranks, win_matrix
+from alscope_autoal.analysis.load import load
+from alscope_autoal.cli.app import app
+from alscope_autoal.results import write_job
+from alscope_autoal.spec import JobSpec
+
+STRATEGIES = {"random": 0.0, "entropy": 0.010, "margin": 0.020, "autoal": 0.015}  # accuracy gain per round
+SELECTION = {"random": 0.001, "entropy": 0.1, "margin": 0.12, "autoal": 1.5}  # seconds per query
+DATASETS = ("digits", "breastmnist")
+SEEDS = (0, 1, 2)
+runner = CliRunner()
+
+
+def write_rows(out: Path, dataset: str, strategy: str, seed: int, accuracy: list[float], profile: str = "smoke",
+               extra=None) -> None:
+    spec = JobSpec(dataset=dataset, strategy=strategy, seed=seed, profile=profile, initial=20, query_size=10,
+                   rounds=len(accuracy) - 1)
+    rows = [{"job_id": spec.job_id, "dataset": dataset, "setting": spec.setting, "imbalance_factor": 1.0,
+             "open_set_ratio": 0.0, "profile": profile, "model": "small-cnn", "strategy": strategy,
+             "strategy_params": "", "seed": seed, "round": r, "n_labeled": 20 + 10 * r, "n_trainable": 20 + 10 * r,
+             "accuracy": a, "balanced_accuracy": a, "macro_f1": a, "n_queried": 10 * (r > 0), "n_queried_unknown": 0,
+             "selection_seconds": SELECTION.get(strategy, 0.5) * (r > 0), "train_seconds": 1.0, "eval_seconds": 0.1,
+             "device": "cpu", "labeled_class_counts": [10, 10 + 10 * r]} | (extra(r) if extra else {})
+            for r, a in enumerate(accuracy)]
+    write_job(out, spec, rows, {"spec": json.loads(spec.canonical())})
+
+
+def autoal_weights(r: int) -> dict:
+    """Round 0 has no query, so no weights (NaN), as in a real AutoAL job."""
+    return {"autoal_weight_entropy": np.nan if r == 0 else 0.2 + 0.1 * r,
+            "autoal_weight_margin": np.nan if r == 0 else 0.8 - 0.1 * r}
+
+
+def synthetic_folder(out: Path) -> Path:
+    """2 datasets x 4 strategies x 3 seeds x 4 rounds; one seed's round 0 is shared by every strategy."""
+    for dataset in DATASETS:
+        for seed in SEEDS:
+            noise = np.random.default_rng([seed, len(dataset)])
+            start = 0.4 + 0.02 * seed
+            for strategy, gain in STRATEGIES.items():
+                acc = [start] + [start + (0.05 + gain) * r + noise.normal(0, 0.01) for r in (1, 2, 3)]
+                write_rows(out, dataset, strategy, seed, acc, extra=autoal_weights if strategy == "autoal" else None)
+    return out
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    return synthetic_folder(tmp_path_factory.mktemp("synthetic"))
+
+
+@pytest.fixture(scope="module")
+def analysis(folder):
+    return load(folder)
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory) -> Path:
+    """A real sweep: `autoal bench --profile smoke` on digits, random and entropy, 2 seeds."""
+    out = tmp_path_factory.mktemp("smoke") / "results"
+    result = runner.invoke(app, ["bench", "--profile", "smoke", "--datasets", "digits", "--strategies",
+                                 "random,entropy", "--seeds", "2", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def by_gid(ax, kind: str = "lines") -> dict:
+    artists = ax.get_lines() if kind == "lines" else ax.patches
+    return {a.get_gid(): a for a in artists if a.get_gid()}
+
+
+def panel(frame: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    return frame[frame["dataset"] == dataset]
+
+
+def test_aubc_and_label_efficiency_follow_their_definitions():
+    assert agg.aubc(np.array([30, 10, 20]), np.array([0.7, 0.5, 0.6])) == pytest.approx(0.6)
+    # random needs 10, 15, 30 labels to reach 0.5, 0.6, 0.8 on the curve (10, .5) (20, .7) (30, .6): first crossing
+    needed = agg.labels_to_reach(np.array([10, 20, 30]), np.array([0.5, 0.7, 0.6]), np.array([0.5, 0.6, 0.8]))
+    assert needed == pytest.approx([10, 15, 30])
+    rows = pd.DataFrame([{"dataset": "d", "setting": "standard", "profile": "smoke", "strategy": s, "seed": 0,
+                          "round": r, "n_labeled": n, "accuracy": a}
+                         for s, accs in {"random": [0.5, 0.6, 0.7], "margin": [0.5, 0.65, 0.7]}.items()
+                         for r, (n, a) in enumerate(zip([10, 20, 30], accs))])
+    eff = agg.label_efficiency(rows).set_index("strategy")["label_efficiency"]
+    assert eff["margin"] == pytest.approx((25 / 20 + 30 / 30) / 2)
+    assert eff["random"] == pytest.approx(1.0)
+
+
+def test_learning_curves_plot_the_mean_over_seeds_of_the_files(analysis):
+    fig = plots.learning_curves(analysis)
+    raw = analysis.rows.groupby(["dataset", "strategy", "round"])["accuracy"].agg(["mean", "std"])
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title().split(" (")[0] for ax in axes] == sorted(DATASETS)
+    for ax, dataset in zip(axes, sorted(DATASETS)):
+        lines = by_gid(ax)
+        assert set(lines) == set(STRATEGIES)
+        for name, line in lines.items():
+            expected = raw.loc[(dataset, name)]
+            assert line.get_xdata() == pytest.approx([20, 30, 40, 50])
+            assert line.get_ydata() == pytest.approx(expected["mean"].to_numpy() * 100)
+        assert lines["random"].get_linestyle() == "--"  # the reference is drawn apart
+    colours = {name: line.get_color() for name, line in by_gid(axes[0]).items()}
+    assert len(set(colours.values())) == len(colours)
+    assert colours == {name: line.get_color() for name, line in by_gid(axes[1]).items()}
+
+
+def test_aubc_bars_equal_the_report_csv(folder, analysis):
+    result = runner.invoke(app, ["report", str(folder), "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(io.StringIO(result.stdout)).set_index(["dataset", "strategy"])
+    fig = plots.aubc_bars(analysis)
+    for ax, dataset in zip(fig.axes, sorted(DATASETS)):
+        bars = by_gid(ax, "patches")
+        assert set(bars) == set(STRATEGIES)
+        for name, bar in bars.items():
+            assert bar.get_height() == pytest.approx(table.loc[(dataset, name), "aubc_mean"] * 100)
+    margin = analysis.rows.query("dataset == 'digits' and strategy == 'margin'")
+    by_hand = [np.trapezoid(job["accuracy"], job["n_labeled"]) / 30 for _, job in margin.groupby("seed")]
+    assert table.loc[("digits", "margin"), "aubc_mean"] == pytest.approx(np.mean(by_hand))
+
+
+def test_rank_bars_and_ranks_table_agree(analysis):
+    table = ranks(analysis.summary, "aubc")
+    assert list(table.index) == ["margin", "autoal", "entropy", "random"]  # gains per round order them
+    assert table.loc["margin", "average"] == 1 and table.loc["random", "average"] == 4
+    bars = by_gid(plots.rank_bars(analysis).axes[0], "patches")
+    assert {n: b.get_width() for n, b in bars.items()} == table["average"].to_dict()
+
+
+def test_cost_figure_uses_a_log_axis_and_ratios_to_entropy(analysis):
+    fig = plots.cost(analysis)
+    left, right = fig.axes[0], fig.axes[1]
+    assert left.get_yscale() == "log" and "s, log scale" in left.get_ylabel()
+    assert by_gid(left)["autoal"].get_ydata() == pytest.approx([1.5, 1.5, 1.5])
+    ratios = {n: b.get_height() for n, b in by_gid(right, "patches").items()}
+    expected = panel(analysis.summary, "breastmnist").set_index("strategy")["cost_ratio_mean"]
+    assert ratios == pytest.approx(expected.to_dict())
+    assert ratios["entropy"] == pytest.approx(1.0)
+    assert ratios["autoal"] == pytest.approx((3 * 1.5 + 4 * 1.1) / (3 * 0.1 + 4 * 1.1))
+
+
+def test_autoal_weights_figure_reads_the_weight_columns(analysis):
+    fig = plots.candidate_weights(analysis)
+    lines = by_gid(fig.axes[0])
+    assert set(lines) == {"entropy", "margin"}
+    assert lines["entropy"].get_xdata() == pytest.approx([1, 2, 3])
+    assert lines["entropy"].get_ydata() == pytest.approx([0.3, 0.4, 0.5])
+
+
+def test_win_matrix_counts_paired_wins(analysis):
+    wm = win_matrix(analysis.jobs, "aubc", list(analysis.strategies))
+    assert wm.n.loc["margin", "random"] == len(DATASETS) * len(SEEDS)
+    assert wm.wins.loc["margin", "random"] == 1.0 and wm.wins.loc["random", "margin"] == 0.0
+    assert wm.test.loc["margin", "random"] == "wilcoxon" and wm.p.loc["margin", "random"] < 0.05
+    image = plots.win_heatmap(analysis).axes[0].get_images()[0].get_array()
+    assert np.ma.filled(image, np.nan) == pytest.approx(wm.wins.to_numpy(float), nan_ok=True)
+    assert paired_test([1, 2, 3], [0, 1, 2]) == (pytest.approx(0.25), "sign")
+
+
+def test_report_formats_mark_the_best(folder, tmp_path):
+    md = runner.invoke(app, ["report", str(folder)])
+    assert md.exit_code == 0 and "| **50." not in md.stdout
+    margin_row = next(line for line in md.stdout.splitlines() if line.startswith("| margin |"))
+    assert margin_row.count("**") == 2 * 3  # best on both datasets and best average rank
+    latex = runner.invoke(app, ["report", str(folder), "--format", "latex", "--metric", "final"])
+    assert latex.exit_code == 0
+    assert r"\toprule" in latex.stdout and r"\textbf{" in latex.stdout and "$\\pm$" in latex.stdout
+    assert "final accuracy (\\%)" in latex.stdout
+    out = tmp_path / "tables" / "report.md"
+    written = runner.invoke(app, ["report", str(folder), "--metric", "efficiency", "--out", str(out)])
+    assert written.exit_code == 0 and written.stdout == "" and "label efficiency" in out.read_text()
+
+
+def test_plot_writes_every_figure_and_prints_where(folder, tmp_path):
+    result = runner.invoke(app, ["plot", str(folder), "--out", str(tmp_path), "--format", "png,pdf", "--dpi", "40",
+                                 "--strategies", "autoal,entropy", "--datasets", "digits"])
+    assert result.exit_code == 0, result.output
+    printed = [Path(p) for p in result.stdout.split()]
+    names = ["learning_curves", "aubc", "ranks", "cost", "autoal_weights", "win_matrix"]
+    assert sorted(printed) == sorted(tmp_path / f"{n}.{f}" for n in names for f in ("png", "pdf"))
+    assert all(p.stat().st_size > 1000 for p in printed)
+
+
+def test_real_smoke_run_plots_and_reports(smoke_run, tmp_path):
+    result = runner.invoke(app, ["plot", str(smoke_run), "--format", "png", "--dpi", "40"])
+    assert result.exit_code == 0, result.output
+    assert (smoke_run / "figures" / "learning_curves.png").is_file()
+    assert "skipped autoal_weights" in result.stderr
+    an = load(smoke_run)
+    assert plots.candidate_weights(an) is None
+    lines = by_gid(plots.learning_curves(an).axes[0])
+    for name in ("random", "entropy"):
+        rows = an.rows[an.rows["strategy"] == name]
+        assert lines[name].get_ydata() == pytest.approx(rows.groupby("round")["accuracy"].mean() * 100)
+    report = runner.invoke(app, ["report", str(smoke_run)])
+    assert report.exit_code == 0 and "| entropy |" in report.stdout and "| random |" in report.stdout
+
+
+def test_partial_sweep_is_reported(folder, tmp_path):
+    """A running sweep: a strategy with fewer seeds, and a half-written temporary file."""
+    shutil.copytree(folder, tmp_path, dirs_exist_ok=True)
+    write_rows(tmp_path, "digits", "least-confidence", 0, [0.4, 0.5, 0.55, 0.6])
+    (tmp_path / "jobs" / ".abc.tmp").write_bytes(b"PAR1 half")
+    result = runner.invoke(app, ["report", str(tmp_path), "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(io.StringIO(result.stdout)).set_index(["dataset", "strategy"])
+    assert table.loc[("digits", "least-confidence"), "n_seeds"] == 1
+    assert ("breastmnist", "least-confidence") not in table.index
+
+
+def one_line_error(args: list[str], expected: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ") and "Traceback" not in result.output
+    assert expected in result.stderr
+
+
+@pytest.mark.parametrize("command", ["plot", "report"])
+def test_bad_folders_give_one_line_errors(command, folder, tmp_path):
+    one_line_error([command, str(tmp_path / "missing")], "no results folder")
+    one_line_error([command, str(tmp_path)], "no result files")
+    foreign = tmp_path / "foreign"
+    (foreign / "jobs").mkdir(parents=True)
+    pd.DataFrame({"x": [1, 2]}).to_parquet(foreign / "jobs" / "other.parquet")
+    one_line_error([command, str(foreign)], "not autoal results")
+    one_line_error([command, str(folder), "--strategies", "badge"], "no results for strategy badge")
+
+
+def test_mixed_profiles_are_refused_unless_asked(folder, tmp_path):
+    shutil.copytree(folder, tmp_path, dirs_exist_ok=True)
+    write_rows(tmp_path, "digits", "entropy", 0, [0.6, 0.7, 0.8, 0.85], profile="cpu")
+    one_line_error(["report", str(tmp_path)], "mix profiles (cpu, smoke)")
+    one_line_error(["plot", str(tmp_path)], "--profile NAME")
+    only_cpu = runner.invoke(app, ["report", str(tmp_path), "--profile", "cpu", "--format", "csv"])
+    assert only_cpu.exit_code == 0 and set(pd.read_csv(io.StringIO(only_cpu.stdout))["profile"]) == {"cpu"}
+    both = runner.invoke(app, ["report", str(tmp_path), "--allow-mixed-profiles"])
+    assert both.exit_code == 0 and "digits [cpu]" in both.stdout and "digits [smoke]" in both.stdout
+
+
+def test_missing_metric_gives_one_line_error(tmp_path):
+    for seed in SEEDS:
+        write_rows(tmp_path, "digits", "entropy", seed, [0.4, 0.5, 0.6])
+    one_line_error(["report", str(tmp_path), "--metric", "efficiency"], "random")
+    assert runner.invoke(app, ["report", str(tmp_path), "--metric", "aubc"]).exit_code == 0
