@@ -1,0 +1,114 @@
+"""`autoal bench` and `autoal list` through Typer's CliRunner: results, resume, and one-line errors."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from alscope_autoal.cli.app import app
+from alscope_autoal.results import read_metadata, read_results
+
+SMOKE = ["bench", "--profile", "smoke", "--strategies", "random,entropy", "--rounds", "2"]
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("results")
+    result = runner.invoke(app, [*SMOKE, "--out", str(out)])
+    return out, result
+
+
+def test_bench_writes_one_file_per_job_with_protocol_columns(smoke_run):
+    out, result = smoke_run
+    assert result.exit_code == 0, result.output
+    files = sorted((out / "jobs").glob("*.parquet"))
+    assert len(files) == 2
+    rows = read_results(out)
+    assert len(rows) == 2 * 3
+    for column in ["dataset", "setting", "imbalance_factor", "open_set_ratio", "profile", "model", "strategy",
+                   "seed", "round", "n_labeled", "n_queried", "accuracy", "balanced_accuracy", "macro_f1",
+                   "selection_seconds", "train_seconds", "eval_seconds", "device", "n_queried_unknown"]:
+        assert column in rows.columns, column
+    assert "Summary" in result.output and "entropy" in result.output
+
+
+def test_provenance_is_in_the_footer(smoke_run):
+    out, _ = smoke_run
+    meta = read_metadata(next((out / "jobs").glob("*.parquet")))
+    assert meta["spec"]["profile"] == "smoke" and meta["job_id"] in meta.get("job_id", "")
+    assert "torch" in meta["packages"] and "digits.csv.gz" in meta["dataset_files"]
+    assert meta["git_commit"]
+
+
+def test_rerun_skips_finished_jobs(smoke_run):
+    out, _ = smoke_run
+    before = {p.name: p.stat().st_mtime_ns for p in (out / "jobs").glob("*.parquet")}
+    result = runner.invoke(app, [*SMOKE, "--out", str(out)])
+    assert result.exit_code == 0
+    assert "already finished" in result.output
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "jobs").glob("*.parquet")} == before
+
+
+def test_a_corrupt_result_file_is_redone(smoke_run, tmp_path):
+    out, _ = smoke_run
+    victim = next((out / "jobs").glob("*.parquet"))
+    good = pq.read_table(victim).to_pandas()
+    victim.write_bytes(b"half a file")
+    assert runner.invoke(app, [*SMOKE, "--out", str(out)]).exit_code == 0
+    redone = pq.read_table(victim).to_pandas()
+    pd.testing.assert_frame_equal(redone.drop(columns=[c for c in redone if c.endswith("seconds")]),
+                                  good.drop(columns=[c for c in good if c.endswith("seconds")]))
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--datasets", "cifra10"], "did you mean 'cifar10'"),
+    (["--strategies", "entropi"], "did you mean 'entropy'"),
+    (["--profile", "fast"], "unknown profile 'fast'"),
+    (["--query-size", "5000"], "lower --rounds, --query-size or --initial"),
+    (["--initial", "2000"], "larger than the 300 labelable samples"),
+    (["--initial", "0"], "--initial must be a positive number"),
+    (["--query-size", "-3"], "--query-size must be a positive number"),
+    (["--seeds", "0"], "--seeds must be a positive number"),
+    (["--rounds", "0"], "--rounds must be a positive number"),
+    (["--datasets", "svhn"], "--download"),
+    (["--imbalance-factor", "0.5"], "--imbalance-factor must be at least 1"),
+    (["--strategies", ","], "no strategy given"),
+])
+def test_bad_input_is_one_line_exit_2(args, expected, tmp_path):
+    result = runner.invoke(app, ["bench", "--profile", "smoke", "--out", str(tmp_path), *args])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and expected in lines[0], result.output
+    assert "Traceback" not in result.output
+
+
+def test_unwritable_output_folder(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = runner.invoke(app, ["bench", "--profile", "smoke", "--out", str(blocker / "sub")])
+    assert result.exit_code == 2 and "choose another with --out" in result.output
+
+
+def test_missing_data_dir_for_shared_dataset(tmp_path):
+    result = runner.invoke(app, ["bench", "--datasets", "organamnist", "--data-dir", str(tmp_path / "nowhere")])
+    assert result.exit_code == 2 and "medmnist/organamnist.npz" in result.output
+
+
+def test_shared_organamnist_runs_from_the_command_line(shared_data, tmp_path):
+    result = runner.invoke(app, ["bench", "--datasets", "organamnist", "--data-dir", str(shared_data),
+                                 "--profile", "smoke", "--strategies", "margin", "--rounds", "1",
+                                 "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    rows = read_results(tmp_path)
+    assert rows["dataset"].unique().tolist() == ["organamnist"] and len(rows) == 2
+
+
+@pytest.mark.parametrize("what, expected", [("datasets", "organamnist"), ("strategies", "least-confidence"),
+                                            ("profiles", "paper")])
+def test_list(what, expected):
+    result = runner.invoke(app, ["list", what])
+    assert result.exit_code == 0 and expected in result.output
+    assert all(len(line.split(maxsplit=1)) == 2 for line in result.output.strip().splitlines())
