@@ -10,8 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import replace
-from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -20,10 +18,13 @@ from typer.testing import CliRunner
 
 from alscope_autoal.bench import BenchRequest, plan
 from alscope_autoal.cli.app import app
-from alscope_autoal.results import read_results, write_job
+from alscope_autoal.results import read_results
 from alscope_autoal.runner import RunOptions, run_sweep
 from alscope_autoal.runner.local import Slot, environment, plan_slots, slot_environment
 from alscope_autoal.spec import JobSpec
+
+import runner_children
+from conftest import smoke_spec
 
 GRID = ["--profile", "smoke", "--rounds", "1", "--strategies", "random,entropy,margin,least-confidence"]
 REQUEST = BenchRequest(strategies=("random", "entropy", "margin", "least-confidence"), profile="smoke", rounds=1)
@@ -71,18 +72,12 @@ def test_sigkill_mid_sweep_then_rerun_gives_the_uninterrupted_rows(tmp_path, uni
     pd.testing.assert_frame_equal(rows, uninterrupted)
 
 
-def write_many(out: str, specs: list[str]) -> None:
-    for text in specs:
-        spec = JobSpec.from_json(text)
-        write_job(Path(out), spec, [{"job_id": spec.job_id, "seed": spec.seed, "round": 0}], {"spec": text})
-
-
 def test_two_processes_writing_results_at_once_lose_nothing(tmp_path):
     specs = [JobSpec("digits", "random", seed, "smoke", 20, 10, 1).canonical() for seed in range(60)]
     ctx = mp.get_context("spawn")
     # Both writers write the 20 shared jobs too: a job written twice must still leave one whole file.
-    writers = [ctx.Process(target=write_many, args=(str(tmp_path), specs[:20] + specs[20 + 20 * i:40 + 20 * i]))
-               for i in range(2)]
+    shares = [specs[:20] + specs[20 + 20 * i:40 + 20 * i] for i in range(2)]
+    writers = [ctx.Process(target=runner_children.write_many, args=(str(tmp_path), share)) for share in shares]
     for writer in writers:
         writer.start()
     for writer in writers:
@@ -94,8 +89,7 @@ def test_two_processes_writing_results_at_once_lose_nothing(tmp_path):
 
 
 def smoke(strategy: str, **changes) -> JobSpec:
-    return JobSpec(**(dict(dataset="digits", strategy=strategy, seed=0, profile="smoke", initial=20, query_size=10,
-                           rounds=1) | changes))
+    return smoke_spec(strategy, **({"rounds": 1} | changes))
 
 
 @pytest.fixture(scope="module")
@@ -168,16 +162,10 @@ def test_workers_are_spread_over_gpus_and_share_the_cores():
     assert env == {"CUDA_VISIBLE_DEVICES": "1", "OMP_NUM_THREADS": "4", "MKL_NUM_THREADS": "4"}
 
 
-def report_environment(answers) -> None:
-    import torch
-
-    answers.put((os.environ["CUDA_VISIBLE_DEVICES"], torch.get_num_threads()))
-
-
 def test_a_spawned_worker_gets_its_gpu_and_thread_count_before_torch_loads():
     ctx = mp.get_context("spawn")
     answers = ctx.Queue()
-    child = ctx.Process(target=report_environment, args=(answers,))
+    child = ctx.Process(target=runner_children.report_environment, args=(answers,))
     with environment(slot_environment(Slot("3", 1))):
         child.start()
     assert answers.get(timeout=60) == ("3", 1)

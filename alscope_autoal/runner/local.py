@@ -90,6 +90,13 @@ def worker_main(threads: int, tasks, events, out_dir: Path, data_dir: Path | Non
     import torch
 
     torch.set_num_threads(threads)
+    try:
+        serve(tasks, events, out_dir, data_dir, download)
+    except SystemExit as stop:
+        os._exit(stop.code)  # the stack is unwound (temporary files removed); skip the slow interpreter teardown
+
+
+def serve(tasks, events, out_dir: Path, data_dir: Path | None, download: bool) -> None:
     parent = mp.parent_process()
     while True:
         try:
@@ -162,17 +169,26 @@ class Pool:
 
     def close(self, graceful: bool) -> None:
         """Let idle workers exit; terminate (then kill) the rest, abandoning their jobs."""
-        for worker in self.workers:
-            if graceful and worker.process.is_alive():
+        processes = [worker.process for worker in self.workers]
+        if graceful:
+            for worker in self.workers:
                 worker.tasks.put(None)
-        for worker in self.workers:
-            worker.process.join(GRACE_SECONDS if graceful else 0)
-            if worker.process.is_alive():
-                worker.process.terminate()
-                worker.process.join(GRACE_SECONDS)
-            if worker.process.is_alive():
-                worker.process.kill()
-                worker.process.join()
+            wait_for(processes, GRACE_SECONDS)
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+        wait_for(processes, GRACE_SECONDS)
+        for process in processes:
+            if process.is_alive():
+                process.kill()
+                process.join()
+
+
+def wait_for(processes: list, seconds: float) -> None:
+    """Join all processes, giving them `seconds` in total (not each)."""
+    deadline = time.monotonic() + seconds
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
 
 
 class PoolSweep:
