@@ -15,21 +15,19 @@ import numpy as np
 import torch
 
 CHUNK_ELEMENTS = 1 << 22
+MAX_ROWS = 8192  # also bounds the (rows x d) temporaries of a block
 
 DistanceTo = Callable[[int], torch.Tensor]  # position j -> squared distances of all N points to point j
 
 
-def row_chunks(n_rows: int, width: int) -> range:
-    """Start offsets of row chunks such that a chunk times `width` stays within CHUNK_ELEMENTS."""
-    return range(0, n_rows, max(1, CHUNK_ELEMENTS // max(width, 1)))
-
-
 def chunk_size(width: int) -> int:
-    return max(1, CHUNK_ELEMENTS // max(width, 1))
+    """Rows per chunk such that rows x `width` stays within CHUNK_ELEMENTS."""
+    return max(1, min(CHUNK_ELEMENTS // max(width, 1), MAX_ROWS))
 
 
 def sq_norms(x: torch.Tensor) -> torch.Tensor:
-    return (x * x).sum(1)
+    """Squared row norms without an (N, d) temporary."""
+    return torch.linalg.vector_norm(x, dim=1).square_()
 
 
 def sq_dist_block(a: torch.Tensor, b: torch.Tensor, a_norms: torch.Tensor | None = None,
@@ -145,17 +143,18 @@ def knn_mean_distance(x: torch.Tensor, k: int) -> torch.Tensor:
     return out
 
 
-def count_within(x: torch.Tensor, y: torch.Tensor, radius_sq: float, weights: torch.Tensor | None = None
-                 ) -> torch.Tensor:
+def count_within(x: torch.Tensor, y: torch.Tensor, radius_sq: float, weights: torch.Tensor | None = None,
+                 x_norms: torch.Tensor | None = None) -> torch.Tensor:
     """For each row of x, how many rows of y (or their total weight) lie strictly within the radius."""
     out = torch.zeros(len(x), dtype=torch.float64)
     if len(y) == 0:
         return out
+    x_norms = sq_norms(x) if x_norms is None else x_norms
     y_norms = sq_norms(y)
     w = torch.ones(len(y), dtype=x.dtype) if weights is None else weights.to(x.dtype)
     step = chunk_size(len(y))
     for start in range(0, len(x), step):
-        block = sq_dist_block(x[start:start + step], y, b_norms=y_norms)
+        block = sq_dist_block(x[start:start + step], y, x_norms[start:start + step], y_norms)
         out[start:start + step] = ((block < radius_sq).to(x.dtype) @ w).double()
     return out
 

@@ -12,7 +12,8 @@ import numpy as np
 import torch
 
 from .base import QueryContext
-from .chunked import count_within, euclidean_distance_to, kmeans, knn_mean_distance, nearest, nearest_other_label
+from .chunked import (count_within, euclidean_distance_to, kmeans, knn_mean_distance, nearest, nearest_other_label,
+                      sq_norms)
 from .diversity import fill_up
 
 
@@ -87,16 +88,19 @@ class ProbCover:
         self.round_log = {"probcover_delta": delta}
         r2 = delta * delta
         covered = (nearest(z, z[torch.as_tensor(ctx.pool.labeled_indices())])[0] < r2).numpy()
-        degree = count_within(z, z, r2, torch.as_tensor(~covered))
+        norms = sq_norms(z)
+        degree = count_within(z, z, r2, torch.as_tensor(~covered), norms)
         degree[torch.as_tensor(ctx.pool.labeled_mask)] = -1
         distance_to = euclidean_distance_to(z)
         picked: list[int] = []
         while len(picked) < budget and degree.max() > 0:
             cur = int(torch.argmax(degree))
             picked.append(cur)
-            new = np.flatnonzero(~covered & (distance_to(cur) < r2).numpy())
+            d_cur = distance_to(cur)
+            new = np.flatnonzero(~covered & (d_cur < r2).numpy())
             covered[new] = True
-            degree -= count_within(z, z[torch.as_tensor(new, dtype=torch.long)], r2)
+            near = torch.nonzero(d_cur < 4 * r2).squeeze(1)  # a neighbour of a new point lies within 2 delta
+            degree[near] -= count_within(z[near], z[torch.as_tensor(new, dtype=torch.long)], r2, x_norms=norms[near])
             degree[cur] = -1
         self.round_log["probcover_coverage"] = float(covered.mean())
         return fill_up(np.asarray(picked, dtype=np.int64), len(ctx.pool), budget, rng, allowed=unlabeled)

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from .base import QueryContext, ScoreStrategy
-from .chunked import DistanceTo, kmeans_pp
+from .chunked import DistanceTo, kmeans_pp, sq_norms
 
 
 def badge_factors(probs: torch.Tensor) -> torch.Tensor:
@@ -29,7 +29,7 @@ def gradient_embedding(probs: torch.Tensor, features: torch.Tensor) -> torch.Ten
 
 def factored_distance_to(a: torch.Tensor, h: torch.Tensor) -> DistanceTo:
     """Squared distance from every gradient embedding a_i h_i^T to the j-th one, in O(N) memory."""
-    norms = (a * a).sum(1) * (h * h).sum(1)
+    norms = sq_norms(a) * sq_norms(h)
     return lambda j: (norms + norms[j] - 2 * (a @ a[j]) * (h @ h[j])).clamp_min_(0)
 
 
@@ -43,7 +43,7 @@ class BADGE:
             return candidates
         a = badge_factors(ctx.probs(candidates).float())
         h = ctx.embeddings(candidates).float()
-        first = int(torch.argmax((a * a).sum(1) * (h * h).sum(1)))
+        first = int(torch.argmax(sq_norms(a) * sq_norms(h)))
         return candidates[kmeans_pp(factored_distance_to(a, h), len(candidates), budget, rng, first=first)]
 
 
@@ -51,7 +51,7 @@ def expected_gradient_length(probs: torch.Tensor, features: torch.Tensor) -> tor
     """sum_y p_y || grad of the loss with label y wrt the classifier's weights and bias ||
     = sum_y p_y ||p - e_y|| sqrt(||h||^2 + 1), since ||p - e_y||^2 = ||p||^2 - 2 p_y + 1."""
     sq = (probs * probs).sum(1, keepdim=True) - 2 * probs + 1
-    return (probs * sq.clamp_min(0).sqrt()).sum(1) * ((features * features).sum(1) + 1).sqrt()
+    return (probs * sq.clamp_min(0).sqrt()).sum(1) * (sq_norms(features) + 1).sqrt()
 
 
 class ExpectedGradientLength(ScoreStrategy):
