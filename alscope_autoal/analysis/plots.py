@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from ..errors import UserError
@@ -21,6 +22,7 @@ from .style import styles
 
 PERCENT = 100  # accuracies are stored on a 0-1 scale and plotted in percent
 ALPHA = 0.05  # significance level marked in the win matrix
+MAX_BANDS = 4  # more overlapping +-std bands than this make a muddle of the candidate-weight panels
 
 
 def grid(n: int, width: float = 4.2, height: float = 3.2, ncols: int = 3) -> tuple[Figure, list]:
@@ -29,6 +31,8 @@ def grid(n: int, width: float = 4.2, height: float = 3.2, ncols: int = 3) -> tup
     # a lone panel still needs room for the figure title and the shared legend
     fig = Figure(figsize=(max(width * ncols, 6.4), height * nrows + (1.4 if n == 1 else 0.6)), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax in axes:
+        ax.set_axisbelow(True)  # grid lines behind bars and curves
     for ax in axes[n:]:
         ax.set_visible(False)
     return fig, list(axes[:n])
@@ -49,13 +53,23 @@ def look(an: Analysis) -> dict[str, dict]:
 
 
 def shared_legend(fig: Figure, axes: list) -> None:
-    handles, labels = {}, {}
+    """One legend for all panels: below them, or at the right when it would take more than two rows."""
+    handles = {}
     for ax in axes:
-        for h, label in zip(*ax.get_legend_handles_labels()):
-            handles.setdefault(label, h)
-    labels = list(handles)
-    fig.legend([handles[k] for k in labels], labels, loc="outside lower center", ncols=min(len(labels), 5),
-               frameon=False)
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    longest = max((len(label) for label in handles), default=1)
+    ncols = max(1, min(len(handles), int(fig.get_figwidth() / (0.5 + 0.075 * longest))))
+    below = len(handles) <= 2 * ncols
+    fig.legend(list(handles.values()), list(handles), loc="outside lower center" if below else "outside right center",
+               ncols=ncols if below else 1, frameon=False)
+
+
+def label_bars(ax, bars, tops, fmt: str) -> None:
+    """Write each bar's height just above its error bar, where no line crosses the text."""
+    for bar, top in zip(bars, tops):
+        ax.annotate(fmt.format(bar.get_height()), (bar.get_x() + bar.get_width() / 2, top), xytext=(0, 2),
+                    textcoords="offset points", ha="center", va="bottom", fontsize=8)
 
 
 def learning_curves(an: Analysis) -> Figure:
@@ -76,7 +90,7 @@ def learning_curves(an: Analysis) -> Figure:
         ax.set(title=f"{panel_title(an, key)} ({seeds} seed{'s' * (seeds > 1)})", xlabel="labeled samples",
                ylabel="test accuracy (%)")
         ax.grid(alpha=0.3)
-    fig.suptitle("Learning curves (mean over seeds, band: ±1 std)")
+    fig.suptitle("Learning curves (mean over seeds; band: ±1 std)")
     shared_legend(fig, axes)
     return fig
 
@@ -91,16 +105,16 @@ def aubc_bars(an: Analysis) -> Figure:
         part = part.set_index("strategy").reindex([s for s in an.strategies if s in set(part["strategy"])])
         mean, sd = part["aubc_mean"] * PERCENT, part["aubc_std"].fillna(0) * PERCENT
         bars = ax.bar(range(len(part)), mean, yerr=sd, capsize=3, color=[style[s]["color"] for s in part.index])
-        for bar, name, value in zip(bars, part.index, mean):
+        for bar, name in zip(bars, part.index):
             bar.set_gid(name)
-        ax.bar_label(bars, fmt="%.1f", padding=2, fontsize=8)
+        label_bars(ax, bars, mean + sd, "{:.1f}")
         ax.set_xticks(range(len(part)), part.index, rotation=30, ha="right")
         low, high = (mean - sd).min(), (mean + sd).max()
         pad = max(high - low, 1.0) * 0.4
         ax.set_ylim(max(0.0, low - pad), min(100.0, high + pad))
         ax.set(title=panel_title(an, key), ylabel="AUBC (% accuracy)")
         ax.grid(axis="y", alpha=0.3)
-    fig.suptitle("Area under the budget curve (mean ± std over seeds; y axis does not start at 0)")
+    fig.suptitle("AUBC: area under the budget curve\n(mean ± std over seeds; the y axis does not start at 0)")
     return fig
 
 
@@ -110,6 +124,7 @@ def rank_bars(an: Analysis, metric: str = "aubc") -> Figure:
     style = look(an)
     fig = Figure(figsize=(6, 0.45 * len(table) + 1.4), layout="constrained")
     ax = fig.subplots()
+    ax.set_axisbelow(True)
     y = np.arange(len(table))[::-1]
     bars = ax.barh(y, table["average"], color=[style[s]["color"] for s in table.index])
     for bar, name in zip(bars, table.index):
@@ -131,6 +146,8 @@ def cost(an: Analysis) -> Figure:
     keys = panels(summary)
     fig = Figure(figsize=(10, 3.4 * len(keys) + 0.6), layout="constrained")
     axes = fig.subplots(len(keys), 2, squeeze=False)
+    for ax in axes.ravel():
+        ax.set_axisbelow(True)
     for (left, right), key in zip(axes, keys):
         title = panel_title(an, key)
         part = per_round[(per_round[agg.PANEL_KEYS] == pd.Series(key, agg.PANEL_KEYS)).all(axis=1)]
@@ -142,7 +159,7 @@ def cost(an: Analysis) -> Figure:
         left.set(title=f"{title}: selection time", xlabel="query round",
                  ylabel="selection time per round (s, log scale)")
         left.xaxis.get_major_locator().set_params(integer=True)
-        left.grid(alpha=0.3, which="both")
+        left.grid(alpha=0.3)
         cost_ratio_bars(right, summary, key, an.strategies, style, title)
     fig.suptitle("Cost (mean over seeds)")
     shared_legend(fig, [ax for row in axes for ax in row[:1]])
@@ -162,7 +179,7 @@ def cost_ratio_bars(ax, summary: pd.DataFrame, key: tuple, order: tuple, style: 
                   color=[style[s]["color"] for s in part.index])
     for bar, name in zip(bars, part.index):
         bar.set_gid(name)
-    ax.bar_label(bars, fmt="%.2f", padding=2, fontsize=8)
+    label_bars(ax, bars, part["cost_ratio_mean"] + part["cost_ratio_std"].fillna(0), "{:.2f}")
     ax.axhline(1.0, color="black", lw=0.8, ls=":")
     ax.set_xticks(range(len(part)), part.index, rotation=30, ha="right")
     ax.set_ylim(0, (part["cost_ratio_mean"] + part["cost_ratio_std"].fillna(0)).max() * 1.2)
@@ -179,14 +196,19 @@ def candidate_weights(an: Analysis) -> Figure | None:
     fig, axes = grid(len(keys))
     for ax, key in zip(axes, keys):
         part = data[(data[agg.ARM_KEYS] == pd.Series(key, agg.ARM_KEYS)).all(axis=1)]
+        banded = part["candidate"].nunique() <= MAX_BANDS
         for name, line in part.groupby("candidate", sort=True):
             y, sd = line["weight_mean"], line["weight_std"].fillna(0)
             ax.plot(line["round"], y, label=name, gid=name, markersize=4, **style[name])
-            ax.fill_between(line["round"], y - sd, y + sd, color=style[name]["color"], alpha=0.12, lw=0)
-        ax.set(title=f"{key[3]} on {panel_title(an, key[:3])}", xlabel="query round", ylabel="mean candidate weight")
+            if banded:
+                ax.fill_between(line["round"], y - sd, y + sd, color=style[name]["color"], alpha=0.12, lw=0)
+        ax.set(title=f"{key[3]} on {panel_title(an, key[:3])}", xlabel="query round",
+               ylabel="mean weight of the candidate")
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
-    fig.suptitle("AutoAL: candidate strategy weights across rounds (mean over seeds, band: ±1 std)")
+    fig.suptitle("AutoAL's candidate weights across rounds\n(mean over seeds"
+                 + (", band: ±1 std)" if data.groupby(agg.ARM_KEYS)["candidate"].nunique().max() <= MAX_BANDS
+                    else "; bands left out: too many candidates to read them)"))
     shared_legend(fig, axes)
     return fig
 
@@ -198,7 +220,8 @@ def win_heatmap(an: Analysis, metric: str = "aubc") -> Figure:
     size = max(4.5, 0.75 * len(names) + 2.5)
     fig = Figure(figsize=(size + 1, size), layout="constrained")
     ax = fig.subplots()
-    image = ax.imshow(wm.wins.to_numpy(float), cmap="RdBu", vmin=0, vmax=1)
+    cmap = colormaps["RdBu"].with_extremes(bad="0.88")  # the diagonal (and pairs without runs) in grey
+    image = ax.imshow(np.ma.masked_invalid(wm.wins.to_numpy(float)), cmap=cmap, vmin=0, vmax=1)
     for i, row in enumerate(names):
         for j, col in enumerate(names):
             if i != j and wm.n.loc[row, col] > 0:
@@ -210,16 +233,20 @@ def win_heatmap(an: Analysis, metric: str = "aubc") -> Figure:
     ax.set_yticks(range(len(names)), names)
     ax.set(xlabel="... beats this strategy", ylabel="this strategy ...")
     fig.colorbar(image, ax=ax, shrink=0.8, label="fraction of paired runs won (tie = ½)")
-    n = int(np.nanmax(wm.n.to_numpy(float))) if names else 0
+    n = int(np.nanmax(wm.n.to_numpy(float), initial=0))
     ax.set_title(f"Pairwise wins on {metric.upper()} over up to {n} paired runs\n"
                  f"(* p < {ALPHA}, two-sided Wilcoxon signed-rank; sign test under 6 pairs)", fontsize=10)
     return fig
 
 
-def all_figures(an: Analysis) -> dict[str, Figure | None]:
-    """Every figure by file stem; None where the results hold nothing to draw (AutoAL weights)."""
-    return {"learning_curves": learning_curves(an), "aubc": aubc_bars(an), "ranks": rank_bars(an),
-            "cost": cost(an), "autoal_weights": candidate_weights(an), "win_matrix": win_heatmap(an)}
+def all_figures(an: Analysis) -> dict[str, Figure | str]:
+    """Every figure by file stem; where the results hold nothing to draw, the reason instead of a figure."""
+    figures: dict[str, Figure | str] = {"learning_curves": learning_curves(an), "aubc": aubc_bars(an),
+                                        "ranks": rank_bars(an), "cost": cost(an)}
+    weights = candidate_weights(an)
+    figures["autoal_weights"] = weights or f"no {agg.WEIGHT_PREFIX}<candidate> columns for the strategies shown"
+    figures["win_matrix"] = win_heatmap(an) if len(an.strategies) > 1 else "needs two strategies or more"
+    return figures
 
 
 FORMATS = ("png", "pdf", "svg")
@@ -235,8 +262,8 @@ def save_figures(an: Analysis, out_dir: Path, formats: tuple[str, ...] = ("png",
     out_dir.mkdir(parents=True, exist_ok=True)
     written, skipped = [], []
     for name, fig in all_figures(an).items():
-        if fig is None:
-            skipped.append(f"{name}: no {agg.WEIGHT_PREFIX}<candidate> columns in these results")
+        if isinstance(fig, str):
+            skipped.append(f"{name}: {fig}")
             continue
         for fmt in formats:
             path = out_dir / f"{name}.{fmt}"
