@@ -32,12 +32,12 @@ runner = CliRunner()
 
 
 def write_rows(out: Path, dataset: str, strategy: str, seed: int, accuracy: list[float], profile: str = "smoke",
-               extra=None) -> None:
+               extra=None, params: dict | None = None) -> None:
     spec = JobSpec(dataset=dataset, strategy=strategy, seed=seed, profile=profile, initial=20, query_size=10,
-                   rounds=len(accuracy) - 1)
+                   rounds=len(accuracy) - 1, strategy_params=tuple(sorted((params or {}).items())))
     rows = [{"job_id": spec.job_id, "dataset": dataset, "setting": spec.setting, "imbalance_factor": 1.0,
              "open_set_ratio": 0.0, "profile": profile, "model": "small-cnn", "strategy": strategy,
-             "strategy_params": "", "seed": seed, "round": r, "n_labeled": 20 + 10 * r, "n_trainable": 20 + 10 * r,
+             "strategy_params": str(spec.params) if params else "", "seed": seed, "round": r, "n_labeled": 20 + 10 * r, "n_trainable": 20 + 10 * r,
              "accuracy": a, "balanced_accuracy": a, "macro_f1": a, "n_queried": 10 * (r > 0), "n_queried_unknown": 0,
              "selection_seconds": SELECTION.get(strategy, 0.5) * (r > 0), "train_seconds": 1.0, "eval_seconds": 0.1,
              "device": "cpu", "labeled_class_counts": [10, 10 + 10 * r]} | (extra(r) if extra else {})
@@ -228,6 +228,16 @@ def test_partial_sweep_is_reported(folder, tmp_path):
     table = pd.read_csv(io.StringIO(result.stdout)).set_index(["dataset", "strategy"])
     assert table.loc[("digits", "least-confidence"), "n_seeds"] == 1
     assert ("breastmnist", "least-confidence") not in table.index
+
+
+def test_parameter_variants_are_separate_strategies(tmp_path):
+    for temperature, gain in ((0.5, 0.1), (1, 0.2)):
+        write_rows(tmp_path, "digits", "autoal", 0, [0.4, 0.4 + gain], params={"temperature": temperature})
+    write_rows(tmp_path, "digits", "random", 0, [0.4, 0.45])
+    result = runner.invoke(app, ["report", str(tmp_path), "--format", "csv", "--strategies", "autoal"])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(io.StringIO(result.stdout)).set_index("strategy")
+    assert table["aubc_mean"].to_dict() == pytest.approx({"autoal(temperature=0.5)": 0.45, "autoal(temperature=1)": 0.5})
 
 
 def one_line_error(args: list[str], expected: str) -> None:

@@ -36,8 +36,7 @@ class Analysis:
 def load(results_dir: Path, datasets: tuple[str, ...] | None = None, strategies: tuple[str, ...] | None = None,
          profile: str | None = None, allow_mixed_profiles: bool = False) -> Analysis:
     """Read RESULTS_DIR/jobs/*.parquet (finished jobs only, so a running sweep is fine) and aggregate."""
-    rows = checked(read_results(results_dir), Path(results_dir))
-    rows = agg.label_strategies(rows)
+    rows = checked(agg.label_strategies(read_results(results_dir)), Path(results_dir))
     rows = pick_profile(rows, profile, allow_mixed_profiles)
     if datasets:
         rows = rows[rows["dataset"].isin(known(rows, "dataset", datasets))]
@@ -76,11 +75,13 @@ def pick_profile(rows: pd.DataFrame, profile: str | None, allow_mixed: bool) -> 
 
 
 def known(rows: pd.DataFrame, column: str, wanted: tuple[str, ...]) -> list[str]:
-    present = set(rows[column].unique())
-    unknown = [w for w in wanted if w not in present]
+    """The requested names that have results; a bare strategy name also picks its parameter variants."""
+    present = sorted(rows[column].unique())
+    found = {w: [p for p in present if p == w or p.startswith(w + "(")] for w in wanted}
+    unknown = [w for w, matches in found.items() if not matches]
     if unknown:
-        raise UserError(f"no results for {column} {', '.join(unknown)}; available: {', '.join(sorted(present))}")
-    return list(dict.fromkeys(wanted))
+        raise UserError(f"no results for {column} {', '.join(unknown)}; available: {', '.join(present)}")
+    return list(dict.fromkeys(name for matches in found.values() for name in matches))
 
 
 def order(strategy: str) -> tuple:
