@@ -59,7 +59,7 @@ def shared_legend(fig: Figure, axes: list) -> None:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(label, handle)
     longest = max((len(label) for label in handles), default=1)
-    ncols = max(1, min(len(handles), int(fig.get_figwidth() / (0.5 + 0.075 * longest))))
+    ncols = max(1, min(len(handles), int(fig.get_figwidth() / (0.5 + 0.065 * longest))))
     below = len(handles) <= 2 * ncols
     fig.legend(list(handles.values()), list(handles), loc="outside lower center" if below else "outside right center",
                ncols=ncols if below else 1, frameon=False)
@@ -86,11 +86,13 @@ def learning_curves(an: Analysis) -> Figure:
             x, y, sd = curve["n_labeled"], curve["accuracy_mean"] * PERCENT, curve["accuracy_std"] * PERCENT
             ax.plot(x, y, label=name, gid=name, markersize=4, **style[name])
             ax.fill_between(x, y - sd.fillna(0), y + sd.fillna(0), color=style[name]["color"], alpha=0.12, lw=0)
-        seeds = int(part["n_seeds"].max())
-        ax.set(title=f"{panel_title(an, key)} ({seeds} seed{'s' * (seeds > 1)})", xlabel="labeled samples",
+        low, high = int(part["n_seeds"].min()), int(part["n_seeds"].max())  # they differ while a sweep runs
+        seeds = f"{low}" if low == high else f"{low}-{high}"
+        ax.set(title=f"{panel_title(an, key)} ({seeds} seed{'s' * (high > 1)})", xlabel="labeled samples",
                ylabel="test accuracy (%)")
         ax.grid(alpha=0.3)
-    fig.suptitle("Learning curves (mean over seeds; band: ±1 std)")
+    fig.suptitle("Learning curves (" + ("mean over seeds; band: ±1 std)" if data["n_seeds"].max() > 1
+                                        else "one seed, so no spread band)"))
     shared_legend(fig, axes)
     return fig
 
