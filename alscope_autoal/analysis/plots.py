@@ -101,7 +101,8 @@ def aubc_bars(an: Analysis) -> Figure:
     """AUBC per strategy (mean, error bar +-1 std over seeds), one panel per dataset and setting."""
     data, style = an.shown(an.summary), look(an)
     keys = panels(data)
-    fig, axes = grid(len(keys), width=max(3.2, 0.55 * len(an.strategies) + 1.5))
+    width = max(3.2, 0.45 * len(an.strategies) + 1.5)
+    fig, axes = grid(len(keys), width=width, ncols=max(1, min(3, int(16 // width))))
     for ax, key in zip(axes, keys):
         part = data[(data[agg.PANEL_KEYS] == pd.Series(key, agg.PANEL_KEYS)).all(axis=1)]
         part = part.set_index("strategy").reindex([s for s in an.strategies if s in set(part["strategy"])])
