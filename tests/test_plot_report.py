@@ -18,7 +18,6 @@ from typer.testing import CliRunner
 
 from alscope_autoal.analysis import aggregate as agg
 from alscope_autoal.analysis import plots
-from alscope_autoal.analysis.compare import paired_test, ranks, win_matrix
 from alscope_autoal.analysis.load import load
 from alscope_autoal.cli.app import app
 from alscope_autoal.results import write_job
@@ -140,7 +139,7 @@ def test_aubc_bars_equal_the_report_csv(folder, analysis):
 
 
 def test_rank_bars_and_ranks_table_agree(analysis):
-    table = ranks(analysis.summary, "aubc")
+    table = agg.ranks(analysis.summary, "aubc")
     assert list(table.index) == ["margin", "autoal", "entropy", "random"]  # gains per round order them
     assert table.loc["margin", "average"] == 1 and table.loc["random", "average"] == 4
     bars = by_gid(plots.rank_bars(analysis).axes[0], "patches")
@@ -168,13 +167,13 @@ def test_autoal_weights_figure_reads_the_weight_columns(analysis):
 
 
 def test_win_matrix_counts_paired_wins(analysis):
-    wm = win_matrix(analysis.jobs, "aubc", list(analysis.strategies))
+    wm = agg.win_matrix(analysis.jobs, "aubc", list(analysis.strategies))
     assert wm.n.loc["margin", "random"] == len(DATASETS) * len(SEEDS)
     assert wm.wins.loc["margin", "random"] == 1.0 and wm.wins.loc["random", "margin"] == 0.0
     assert wm.test.loc["margin", "random"] == "wilcoxon" and wm.p.loc["margin", "random"] < 0.05
     image = plots.win_heatmap(analysis).axes[0].get_images()[0].get_array()
     assert np.ma.filled(image, np.nan) == pytest.approx(wm.wins.to_numpy(float), nan_ok=True)
-    assert paired_test([1, 2, 3], [0, 1, 2]) == (pytest.approx(0.25), "sign")
+    assert agg.paired_test([1, 2, 3], [0, 1, 2]) == (pytest.approx(0.25), "sign")
 
 
 def test_report_formats_mark_the_best(folder, tmp_path):

@@ -16,7 +16,6 @@ from matplotlib.figure import Figure
 
 from ..errors import UserError
 from . import aggregate as agg
-from .compare import panel_names, panels, ranks, win_matrix
 from .load import Analysis
 from .style import styles
 
@@ -39,7 +38,7 @@ def grid(n: int, width: float = 4.2, height: float = 3.2, ncols: int = 3) -> tup
 
 
 def panel_title(an: Analysis, key: tuple) -> str:
-    return panel_names(pd.DataFrame([key], columns=agg.PANEL_KEYS), an.mixed_profiles).iloc[0]
+    return agg.panel_names(pd.DataFrame([key], columns=agg.PANEL_KEYS), an.mixed_profiles).iloc[0]
 
 
 def drawn(an: Analysis) -> list[str]:
@@ -74,8 +73,8 @@ def label_bars(ax, bars, tops, fmt: str) -> None:
 
 def learning_curves(an: Analysis) -> Figure:
     """Accuracy against labels, one panel per dataset and setting: mean over seeds, band of +-1 std."""
-    data, style = an.curves, look(an)
-    keys = panels(data)
+    data, style = an.curves[an.curves["strategy"].isin(drawn(an))], look(an)
+    keys = agg.panels(data)
     fig, axes = grid(len(keys))
     for ax, key in zip(axes, keys):
         part = data[(data[agg.PANEL_KEYS] == pd.Series(key, agg.PANEL_KEYS)).all(axis=1)]
@@ -100,7 +99,7 @@ def learning_curves(an: Analysis) -> Figure:
 def aubc_bars(an: Analysis) -> Figure:
     """AUBC per strategy (mean, error bar +-1 std over seeds), one panel per dataset and setting."""
     data, style = an.shown(an.summary), look(an)
-    keys = panels(data)
+    keys = agg.panels(data)
     width = max(3.2, 0.45 * len(an.strategies) + 1.5)
     fig, axes = grid(len(keys), width=width, ncols=max(1, min(3, int(16 // width))))
     for ax, key in zip(axes, keys):
@@ -123,7 +122,7 @@ def aubc_bars(an: Analysis) -> Figure:
 
 def rank_bars(an: Analysis, metric: str = "aubc") -> Figure:
     """Average rank over datasets and settings (1 = best), best at the top."""
-    table = ranks(an.shown(an.summary), metric, an.mixed_profiles)
+    table = agg.ranks(an.shown(an.summary), metric, an.mixed_profiles)
     style = look(an)
     fig = Figure(figsize=(6, 0.45 * len(table) + 1.4), layout="constrained")
     ax = fig.subplots()
@@ -146,7 +145,7 @@ def cost(an: Analysis) -> Figure:
     """Per panel: selection seconds per query round (log scale), and total job time as a ratio to entropy's."""
     per_round, style = an.shown(agg.selection_per_round(an.rows)), look(an)
     summary = an.shown(an.summary)
-    keys = panels(summary)
+    keys = agg.panels(summary)
     fig = Figure(figsize=(10, 3.4 * len(keys) + 0.6), layout="constrained")
     axes = fig.subplots(len(keys), 2, squeeze=False)
     for ax in axes.ravel():
@@ -218,7 +217,7 @@ def candidate_weights(an: Analysis) -> Figure | None:
 
 def win_heatmap(an: Analysis, metric: str = "aubc") -> Figure:
     """How often the row strategy beats the column strategy on paired runs; * marks p < ALPHA."""
-    wm = win_matrix(an.jobs, metric, list(an.strategies))
+    wm = agg.win_matrix(an.jobs, metric, list(an.strategies))
     names = list(wm.wins.index)
     size = max(4.5, 0.75 * len(names) + 2.5)
     fig = Figure(figsize=(size + 1, size), layout="constrained")

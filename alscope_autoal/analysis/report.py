@@ -13,7 +13,6 @@ import pandas as pd
 
 from ..errors import UserError
 from . import aggregate as agg
-from .compare import panel_names, ranks
 from .load import Analysis
 from .render_tables import latex, markdown
 
@@ -73,14 +72,14 @@ def check_metric(an: Analysis, metric: str) -> Column:
 
 def with_panel(an: Analysis) -> pd.DataFrame:
     frame = an.shown(an.summary)
-    return frame.assign(panel=panel_names(frame, an.mixed_profiles))
+    return frame.assign(panel=agg.panel_names(frame, an.mixed_profiles))
 
 
 def metric_table(an: Analysis, metric: str) -> Table:
     """Strategies x datasets of one metric (mean ± std over seeds), best per column, then the average rank."""
     column = check_metric(an, metric)
     frame = with_panel(an)
-    rank = ranks(an.shown(an.summary), column.metric, an.mixed_profiles)
+    rank = agg.ranks(an.shown(an.summary), column.metric, an.mixed_profiles)
     means = frame.pivot(index="strategy", columns="panel", values=f"{column.metric}_mean").reindex(rank.index)
     stds = frame.pivot(index="strategy", columns="panel", values=f"{column.metric}_std").reindex(rank.index)
     cells = pd.DataFrame({p: [mean_std(m, s, column) for m, s in zip(means[p], stds[p])] for p in means.columns},
@@ -111,7 +110,7 @@ def details_table(an: Analysis) -> Table:
 def ranks_table(an: Analysis, metric: str) -> Table:
     """Rank (1 = best) of each strategy per dataset on `metric`, average over datasets, best per column in bold."""
     column = check_metric(an, metric)
-    rank = ranks(an.shown(an.summary), column.metric, an.mixed_profiles)
+    rank = agg.ranks(an.shown(an.summary), column.metric, an.mixed_profiles)
     cells = rank.drop(columns="panels").map(lambda v: DASH if pd.isna(v) else f"{v:.2f}".rstrip("0").rstrip("."))
     best = rank.drop(columns="panels").apply(lambda col: best_mask(col, False))
     cells["panels"] = rank["panels"].astype(str)
@@ -130,8 +129,8 @@ def tidy(an: Analysis, metric: str) -> pd.DataFrame:
     """One row per dataset x strategy with numeric means and stds, the rank on `metric` and the average rank."""
     column = check_metric(an, metric)
     frame = an.shown(an.summary).copy()
-    rank = ranks(frame, column.metric, an.mixed_profiles)
-    panel = panel_names(frame, an.mixed_profiles)
+    rank = agg.ranks(frame, column.metric, an.mixed_profiles)
+    panel = agg.panel_names(frame, an.mixed_profiles)
     frame["rank"] = [rank.loc[s, p] for s, p in zip(frame["strategy"], panel)]
     frame["average_rank"] = frame["strategy"].map(rank["average"])
     return frame
