@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -46,25 +47,27 @@ def uninterrupted(tmp_path_factory) -> pd.DataFrame:
     return comparable(read_results(out))
 
 
-def autoal(*args: str) -> subprocess.Popen:
-    """`autoal ...` in its own process group, so the test can kill it with all its workers."""
-    return subprocess.Popen([sys.executable, "-c", "from alscope_autoal.cli.app import main; main()", *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+def autoal(log: Path, *args: str) -> subprocess.Popen:
+    """`autoal ...` in its own process group (so the test can kill it with its workers), stderr to `log`."""
+    with log.open("w") as stderr:
+        return subprocess.Popen([sys.executable, "-c", "from alscope_autoal.cli.app import main; main()", *args],
+                                stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
 
 
 def test_sigkill_mid_sweep_then_rerun_gives_the_uninterrupted_rows(tmp_path, uninterrupted):
     out = tmp_path / "results"
-    sweep = autoal("bench", *GRID, "--workers", "2", "--out", str(out))
+    log = tmp_path / "stderr.txt"
+    sweep = autoal(log, "bench", *GRID, "--workers", "2", "--out", str(out))
     deadline = time.monotonic() + 120
     while not list((out / "jobs").glob("*.parquet")) and time.monotonic() < deadline and sweep.poll() is None:
         time.sleep(0.05)
     os.killpg(sweep.pid, signal.SIGKILL)
     sweep.wait()
     finished_before = len(list((out / "jobs").glob("*.parquet")))
-    assert 1 <= finished_before < 4, sweep.stderr.read().decode()
+    assert 1 <= finished_before < 4, log.read_text()
 
-    rerun = autoal("bench", *GRID, "--workers", "2", "--resume", "--out", str(out))
-    assert rerun.wait(timeout=180) == 0, rerun.stderr.read().decode()
+    rerun = autoal(log, "bench", *GRID, "--workers", "2", "--resume", "--out", str(out))
+    assert rerun.wait(timeout=180) == 0, log.read_text()
     for path in (out / "jobs").glob("*.parquet"):
         pq.read_table(path)  # no corrupt file
     rows = comparable(read_results(out))

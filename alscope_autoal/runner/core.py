@@ -39,6 +39,7 @@ class SweepOutcome:
     failed: dict[str, str] = field(default_factory=dict)  # job id -> one-line error
     seconds: dict[str, float] = field(default_factory=dict)  # job id -> dispatch to result written, as the driver saw
     work_seconds: dict[str, float] = field(default_factory=dict)  # job id -> the job's own work, where it ran
+    startup_seconds: float = 0.0  # before the backend could take jobs: worker processes up, Ray connected
 
     def overhead_seconds(self) -> dict[str, float]:
         """Per finished job: the runner's share (dispatch, messages, result write) beyond the job's own work."""

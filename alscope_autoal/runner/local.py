@@ -90,6 +90,7 @@ def worker_main(threads: int, tasks, events, out_dir: Path, data_dir: Path | Non
     import torch
 
     torch.set_num_threads(threads)
+    events.put(("ready", os.getpid()))
     try:
         serve(tasks, events, out_dir, data_dir, download)
     except SystemExit as stop:
@@ -130,6 +131,8 @@ class Worker:
     process: Any
     tasks: Any
     slot: Slot
+    started_at: float = 0.0
+    ready_at: float | None = None  # when it had imported torch and could take a job
     job: JobSpec | None = None
     dispatched_at: float = 0.0
 
@@ -149,11 +152,14 @@ class Pool:
                                    daemon=True, name=f"autoal-worker-gpu{slot.gpu}" if slot.gpu else "autoal-worker")
         with environment(slot_environment(slot)):
             process.start()
-        return Worker(process, tasks, slot)
+        return Worker(process, tasks, slot, started_at=time.perf_counter())
 
     def dispatch(self, worker: Worker, spec: JobSpec) -> None:
         worker.job, worker.dispatched_at = spec, time.perf_counter()
         worker.tasks.put(spec.canonical())
+
+    def with_pid(self, pid: int) -> Worker | None:
+        return next((worker for worker in self.workers if worker.process.pid == pid), None)
 
     def holding(self, job_id: str) -> Worker | None:
         return next((worker for worker in self.workers if worker.job and worker.job.job_id == job_id), None)
@@ -211,6 +217,9 @@ class PoolSweep:
 
     def handle(self, event: tuple) -> None:
         kind, job_id, *rest = event
+        if kind == "ready":
+            self.worker_ready(job_id)
+            return
         worker = self.pool.holding(job_id)
         if worker is None:
             return  # a late message about a job already written off
@@ -220,7 +229,8 @@ class PoolSweep:
             return
         worker.job = None
         if kind == "done":
-            self.outcome.seconds[job_id] = time.perf_counter() - worker.dispatched_at
+            # from when the worker could start it: its start-up is counted once, in startup_seconds
+            self.outcome.seconds[job_id] = time.perf_counter() - max(worker.dispatched_at, worker.ready_at or 0.0)
             self.outcome.work_seconds[job_id] = rest[0]
             clear_failure(self.out_dir, spec)
             self.reporter.job_finished(spec, None)
@@ -229,6 +239,12 @@ class PoolSweep:
         if user_error:
             raise UserError(message.split(": ", 1)[-1])
         self.fail(spec, message, trace)
+
+    def worker_ready(self, pid: int) -> None:
+        worker = self.pool.with_pid(pid)
+        if worker is not None:
+            worker.ready_at = time.perf_counter()
+            self.outcome.startup_seconds = max(self.outcome.startup_seconds, worker.ready_at - worker.started_at)
 
     def fail(self, spec: JobSpec, message: str, trace: str) -> None:
         write_failure(self.out_dir, spec, message, trace)

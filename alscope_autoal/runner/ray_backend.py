@@ -81,7 +81,9 @@ def run_ray(to_run: list[JobSpec], out_dir: Path, data_dir: Path | None, downloa
             jobs_per_gpu: int = 1) -> None:
     """Run `to_run` as Ray tasks; the driver writes results and failures under `out_dir`."""
     ray = import_ray()
+    connecting = time.perf_counter()
     started_here = connect(ray, address)
+    outcome.startup_seconds = time.perf_counter() - connecting
     in_flight: dict[Any, tuple[JobSpec, float]] = {}
     try:
         options = task_options(ray, threads, jobs_per_gpu)

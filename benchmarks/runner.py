@@ -1,0 +1,97 @@
+"""Runner speed: per-job overhead, and the wall-clock speedup of 2 workers (local and Ray) over 1.
+
+Each variant runs the same sweep of small CPU jobs (digits, N seeds of one strategy) into a fresh folder, in a
+fresh Python process, so each pays its own start-up (imports, worker processes, Ray) as a user would:
+
+    python benchmarks/runner.py                      # 8 jobs: local 1 worker, 1 worker on 1 thread, 2 workers, Ray
+    python benchmarks/runner.py --jobs 4 --profile smoke --rounds 8 --variants local1-1t,local2
+
+Per-job overhead is what the runner adds to a job beyond the job's own work: the driver's dispatch-to-written
+time (from when a worker was ready) minus the seconds the job spent loading data and training where it ran
+(`SweepOutcome.overhead_seconds`). Start-up (worker processes importing torch, Ray connecting) is paid once per
+sweep and reported apart; Ray starts its worker processes lazily, so their start-up lands in the first jobs' max.
+Timings on a shared machine are noisy: compare the ratios printed by one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+# name: (backend, workers, torch threads in this process; None = torch's default, all cores)
+VARIANTS = {"local1": ("local", 1, None), "local1-1t": ("local", 1, 1), "local2": ("local", 2, None),
+            "ray2": ("ray", 2, None)}
+
+
+def sweep(args: argparse.Namespace) -> list:
+    from alscope_autoal.profiles import PROFILES
+    from alscope_autoal.spec import JobSpec
+
+    budget = PROFILES.get(args.profile).budget_for("digits")
+    return [JobSpec("digits", args.strategy, seed, args.profile, budget.initial, budget.query_size, args.rounds)
+            for seed in range(args.jobs)]
+
+
+def run_variant(args: argparse.Namespace) -> dict:
+    """One variant, in this process: the sweep's wall time and per-job overhead."""
+    started = time.perf_counter()
+    from alscope_autoal.runner import RunOptions, run_sweep
+
+    backend, workers, threads = VARIANTS[args.variant]
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    with tempfile.TemporaryDirectory() as out:
+        outcome = run_sweep(sweep(args), Path(out), options=RunOptions(workers=workers, backend=backend))
+    overhead = list(outcome.overhead_seconds().values())
+    return {"variant": args.variant, "wall_s": time.perf_counter() - started, "failed": len(outcome.failed),
+            "jobs": len(outcome.ran), "startup_s": outcome.startup_seconds,
+            "work_s_mean": statistics.mean(outcome.work_seconds.values()),
+            "overhead_s_mean": statistics.mean(overhead), "overhead_s_median": statistics.median(overhead),
+            "overhead_s_max": max(overhead)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=8)
+    parser.add_argument("--profile", default="cpu")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--strategy", default="entropy")
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--variant", help=argparse.SUPPRESS)  # set when the script runs one variant in a child
+    args = parser.parse_args()
+    if args.variant:
+        print(json.dumps(run_variant(args)))
+        return
+    results = {}
+    for variant in args.variants.split(","):
+        child = subprocess.run([sys.executable, __file__, *sys.argv[1:], "--variant", variant], capture_output=True,
+                               text=True, check=True)
+        results[variant] = json.loads(child.stdout.strip().splitlines()[-1])
+        print(json.dumps(results[variant]))
+    report(results, args)
+
+
+def report(results: dict, args: argparse.Namespace) -> None:
+    print(f"\n{args.jobs} jobs: digits, profile {args.profile}, {args.rounds} rounds, {args.strategy}; "
+          f"{os.cpu_count()} cores, load average now {os.getloadavg()[0]:.1f}")
+    print(f"{'variant':<10} {'wall s':>7} {'start-up s':>10} {'work/job s':>10}  overhead/job s: mean  median  max")
+    for name, r in results.items():
+        print(f"{name:<10} {r['wall_s']:7.1f} {r['startup_s']:10.2f} {r['work_s_mean']:10.2f} "
+              f"{r['overhead_s_mean']:21.3f} {r['overhead_s_median']:7.3f} {r['overhead_s_max']:5.3f}")
+    for base in ("local1", "local1-1t"):
+        for name in ("local2", "ray2"):
+            if base in results and name in results:
+                print(f"speedup {name} over {base}: {results[base]['wall_s'] / results[name]['wall_s']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
