@@ -42,10 +42,10 @@ class ALFAMix:
 
     def changes(self, ctx: QueryContext, z: torch.Tensor, anchors: torch.Tensor, eps: float) -> torch.Tensor:
         out = torch.zeros(len(z), dtype=torch.bool)
-        head = ctx.model.head
+        head, anchors = ctx.model.head, anchors.to(ctx.device)
         step = chunk_size(z.shape[1] * len(anchors))
         for start in range(0, len(z), step):
-            zc = z[start:start + step]
+            zc = z[start:start + step].to(ctx.device)
             with torch.no_grad():
                 pred = head(zc).argmax(1)
             grad = loss_gradient(head, zc, pred)
@@ -54,7 +54,7 @@ class ALFAMix:
                 for anchor in anchors:
                     diff = anchor - zc
                     alpha = (scale * diff.norm(dim=1, keepdim=True) / (diff + 1e-8)).clamp(0, eps)
-                    out[start:start + step] |= head(zc + alpha * diff).argmax(1) != pred
+                    out[start:start + step] |= (head(zc + alpha * diff).argmax(1) != pred).cpu()
         return out
 
     def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> np.ndarray:
