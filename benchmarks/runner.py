@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -63,34 +64,51 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=8)
     parser.add_argument("--profile", default="cpu")
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--strategy", default="entropy")
     parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--repeats", type=int, default=1, help="rounds of all variants, interleaved")
     parser.add_argument("--variant", help=argparse.SUPPRESS)  # set when the script runs one variant in a child
     args = parser.parse_args()
     if args.variant:
         print(json.dumps(run_variant(args)))
         return
-    results = {}
-    for variant in args.variants.split(","):
-        child = subprocess.run([sys.executable, __file__, *sys.argv[1:], "--variant", variant], capture_output=True,
-                               text=True, check=True)
-        results[variant] = json.loads(child.stdout.strip().splitlines()[-1])
-        print(json.dumps(results[variant]))
+    results: dict[str, list[dict]] = {name: [] for name in args.variants.split(",")}
+    for _ in range(args.repeats):
+        for variant in results:  # interleaved, so a change in the machine's load hits every variant alike
+            results[variant].append(run_child(variant))
+            print(json.dumps(results[variant][-1]), flush=True)
     report(results, args)
 
 
-def report(results: dict, args: argparse.Namespace) -> None:
+def run_child(variant: str) -> dict:
+    """Run one variant in a fresh process; add the CPU seconds it and its (joined) worker processes used."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    child = subprocess.run([sys.executable, __file__, *sys.argv[1:], "--variant", variant], capture_output=True,
+                           text=True, check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = json.loads(child.stdout.strip().splitlines()[-1])
+    # Ray's workers are children of its raylet, not of this variant's process: their CPU time is not counted.
+    result["cpu_s"] = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return result
+
+
+def report(results: dict[str, list[dict]], args: argparse.Namespace) -> None:
     print(f"\n{args.jobs} jobs: digits, profile {args.profile}, {args.rounds} rounds, {args.strategy}; "
-          f"{os.cpu_count()} cores, load average now {os.getloadavg()[0]:.1f}")
-    print(f"{'variant':<10} {'wall s':>7} {'start-up s':>10} {'work/job s':>10}  overhead/job s: mean  median  max")
-    for name, r in results.items():
-        print(f"{name:<10} {r['wall_s']:7.1f} {r['startup_s']:10.2f} {r['work_s_mean']:10.2f} "
+          f"{os.cpu_count()} cores, load average now {os.getloadavg()[0]:.1f}; medians of {args.repeats} run(s)")
+    print(f"{'variant':<10} {'wall s':>7} {'cpu s':>7} {'start-up s':>10} {'work/job s':>10}  "
+          "overhead/job s: mean  median  max")
+    med = {name: {key: statistics.median(run[key] for run in runs) for key in runs[0] if key != "variant"}
+           for name, runs in results.items()}
+    for name, r in med.items():
+        print(f"{name:<10} {r['wall_s']:7.1f} {r['cpu_s']:7.1f} {r['startup_s']:10.2f} {r['work_s_mean']:10.2f} "
               f"{r['overhead_s_mean']:21.3f} {r['overhead_s_median']:7.3f} {r['overhead_s_max']:5.3f}")
     for base in ("local1", "local1-1t"):
         for name in ("local2", "ray2"):
             if base in results and name in results:
-                print(f"speedup {name} over {base}: {results[base]['wall_s'] / results[name]['wall_s']:.2f}x")
+                each = [b["wall_s"] / n["wall_s"] for b, n in zip(results[base], results[name])]
+                print(f"speedup {name} over {base}: {med[base]['wall_s'] / med[name]['wall_s']:.2f}x (medians); "
+                      f"per repeat: {', '.join(f'{x:.2f}x' for x in each)}")
 
 
 if __name__ == "__main__":

@@ -88,6 +88,9 @@ def bench(
     with user_errors(f"finished jobs are saved in {out}; rerun the same command to resume"):
         with ProgressReporter() as reporter:
             outcome = run_bench(request, out, data_dir, download, reporter, options, retry_failed)
+        if retry_failed and not outcome.ran:
+            stderr.print(f"no failed jobs recorded in {out}: nothing to retry")
+            return
         stdout.print(summary_table(sweep_summary(out, outcome)))
     stderr.print(f"results: {out / 'jobs'} ({len(outcome.ran)} run, {len(outcome.skipped)} already there)")
     if outcome.failed:
