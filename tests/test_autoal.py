@@ -68,9 +68,10 @@ class Counting:
         return self.inner.select(ctx, budget, generator)
 
 
-def test_candidate_matrices_computed_once_per_round(fresh_context):
+@pytest.mark.parametrize("val_model", ["task", "fitnet"])
+def test_candidate_matrices_computed_once_per_round(fresh_context, val_model):
     fresh_context.pool.label(fresh_context.pool.unlabeled_indices()[:60], 0)
-    strategy = AutoAL(candidates=CANDIDATES, search_steps=12)
+    strategy = AutoAL(candidates=CANDIDATES, search_steps=12, val_model=val_model)
     strategy.strategies = [Counting(s) for s in strategy.strategies]
     strategy.select(fresh_context, 10, rng())
     assert [c.calls for c in strategy.strategies] == [2, 2, 2]  # once on L_val, once on U
@@ -81,8 +82,10 @@ def test_candidate_matrices_computed_once_per_round(fresh_context):
     assert [c.calls for c in strategy.strategies] == [4, 4, 4]
 
 
-def test_same_spec_same_picks_and_weights(digits_context, fresh_context):
-    first, second = AutoAL(candidates=CANDIDATES), AutoAL(candidates=CANDIDATES)
+@pytest.mark.parametrize("val_model", ["task", "fitnet"])
+def test_same_spec_same_picks_and_weights(digits_context, fresh_context, val_model):
+    first, second = AutoAL(candidates=CANDIDATES, val_model=val_model), AutoAL(candidates=CANDIDATES,
+                                                                                val_model=val_model)
     picks_a = first.select(fresh_context, 12, rng(5))
     picks_b = second.select(digits_context.__class__(**{
         **fresh_context.__dict__, "_cache": {}}), 12, rng(5))

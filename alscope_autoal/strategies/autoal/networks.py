@@ -16,12 +16,12 @@ from ...models.small_cnn import SmallCNN, conv_block
 BACKBONES = ("small-cnn", "resnet18")
 
 
-def fitnet(backbone: str, in_channels: int, n_classes: int, width: int) -> nn.Module:
-    """FitNet: the task-model architecture (no dropout: it only has to tell hard samples from easy ones)."""
+def fitnet(backbone: str, in_channels: int, n_classes: int, width: int, dropout: float = 0.0) -> nn.Module:
+    """FitNet: the task-model architecture. Dropout only where the MC-dropout candidates score L_val with it."""
     if backbone == "small-cnn":
-        return SmallCNN(in_channels, n_classes, dropout=0.0, width=width)
+        return SmallCNN(in_channels, n_classes, dropout=dropout, width=width)
     if backbone == "resnet18":
-        return ResNet18(in_channels, n_classes, dropout=0.0)
+        return ResNet18(in_channels, n_classes, dropout=dropout)
     raise ValueError(f"unknown AutoAL backbone {backbone!r}; choose one of {', '.join(BACKBONES)}")
 
 

@@ -96,40 +96,72 @@ def grad_norm(params: list[nn.Parameter]) -> float:
     return float(torch.cat(grads).norm()) if grads else 0.0
 
 
-def search(fit: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
-           img: ImageSpec, cfg: SearchConfig, seed: int, device: torch.device) -> SearchOutcome:
-    """Train FitNet and SearchNet on (L_fit, L_val); `val` holds L_val's images, labels and candidate picks."""
-    (x_fit, y_fit), (x_val, y_val, picks) = fit, val
+def prepared_fitnet(fit: tuple[torch.Tensor, torch.Tensor], img: ImageSpec, cfg: SearchConfig, seed: int,
+                    device: torch.device, dropout: float) -> nn.Module:
+    """A FitNet pre-trained on L_fit (unless cfg.pretrain is off), built before the search so that the
+    candidates can score L_val with a model that has not seen L_val (val_model="fitnet")."""
     with seeded(seed, device):
-        fit_net = fitnet(cfg.backbone, img.n_channels, img.n_classes, cfg.width).to(device)
-        net = SearchNet(cfg.backbone, img.n_channels, picks.shape[1], cfg.width).to(device)
-    gen = torch.Generator().manual_seed(seed)
+        net = fitnet(cfg.backbone, img.n_channels, img.n_classes, cfg.width, dropout).to(device)
+    net.train()
+    if cfg.pretrain and len(fit[0]) > 1:
+        with seeded(seed + 1, device):  # dropout masks
+            pretrain_fitnet(net, *fit, img, cfg, torch.Generator().manual_seed(seed), device)
+    return net
+
+
+def search(fit: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+           img: ImageSpec, cfg: SearchConfig, seed: int, device: torch.device,
+           fit_net: nn.Module | None = None) -> SearchOutcome:
+    """Train FitNet and SearchNet on (L_fit, L_val); `val` holds L_val's images, labels and candidate picks.
+
+    `fit_net`: an already pre-trained FitNet (from `prepared_fitnet`); None builds and pre-trains one here.
+    """
+    (x_fit, y_fit), (x_val, y_val, picks) = fit, val
+    if fit_net is None:
+        with seeded(seed, device):
+            fit_net = fitnet(cfg.backbone, img.n_channels, img.n_classes, cfg.width).to(device)
+            net = SearchNet(cfg.backbone, img.n_channels, picks.shape[1], cfg.width).to(device)
+        gen = torch.Generator().manual_seed(seed)
+        fit_net.train()
+        if cfg.pretrain and len(x_fit) > 1:
+            pretrain_fitnet(fit_net, x_fit, y_fit, img, cfg, gen, device)
+    else:
+        with seeded(seed, device):
+            net = SearchNet(cfg.backbone, img.n_channels, picks.shape[1], cfg.width).to(device)
+        gen = torch.Generator().manual_seed(seed + 1)
     fit_net.train()
     net.train()
-    if cfg.pretrain and len(x_fit) > 1:
-        pretrain_fitnet(fit_net, x_fit, y_fit, img, cfg, gen, device)
     opt_fit = torch.optim.Adam(fit_net.parameters(), lr=cfg.lr)
     opt_search = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=0.9)
     temperature = HARD_TEMPERATURE if cfg.hard_mask else cfg.temperature
     norms = []
-    for idx in batches(len(x_val), cfg.batch_size, cfg.search_steps, gen):
-        xb = normalise(x_val[idx.to(x_val.device)].to(device), img)  # the step's one fixed sample order
-        yb, sb = y_val[idx].to(device), picks[idx].to(device)
-        ce = F.cross_entropy(fit_net(xb), yb, reduction="none")
-        weights, predicted = net(xb)
-        mask = relaxed_mask(aggregate(net, weights, sb, cfg.mixing_scale), cfg.ratio, temperature)
-
-        fit_loss = (mask.detach() * ce).mean()
-        opt_fit.zero_grad(set_to_none=True)
-        fit_loss.backward()
-        opt_fit.step()
-
-        hard = ce.detach()
-        loss = -(mask * hard).mean() + cfg.budget_weight * (mask.mean() - cfg.ratio) ** 2
-        if cfg.use_loss_head:
-            loss = loss + ranking_loss(predicted, hard)
-        opt_search.zero_grad(set_to_none=True)
-        loss.backward()
-        norms.append(grad_norm(net.selection_parameters()))
-        opt_search.step()
+    with seeded(seed + 2, device):  # FitNet's dropout masks, where it has dropout (val_model="fitnet")
+        for idx in batches(len(x_val), cfg.batch_size, cfg.search_steps, gen):
+            norms.append(step(fit_net, net, opt_fit, opt_search, x_val[idx.to(x_val.device)], y_val[idx],
+                              picks[idx], img, cfg, temperature, device))
     return SearchOutcome(net.eval(), sum(norms) / max(len(norms), 1), len(norms))
+
+
+def step(fit_net: nn.Module, net: SearchNet, opt_fit, opt_search, x: torch.Tensor, y: torch.Tensor,
+         picks: torch.Tensor, img: ImageSpec, cfg: SearchConfig, temperature: float, device) -> float:
+    """One alternation on one batch (one fixed sample order for every pass); returns SearchNet's grad norm."""
+    xb = normalise(x.to(device), img)
+    yb, sb = y.to(device), picks.to(device)
+    ce = F.cross_entropy(fit_net(xb), yb, reduction="none")
+    weights, predicted = net(xb)
+    mask = relaxed_mask(aggregate(net, weights, sb, cfg.mixing_scale), cfg.ratio, temperature)
+
+    fit_loss = (mask.detach() * ce).mean()
+    opt_fit.zero_grad(set_to_none=True)
+    fit_loss.backward()
+    opt_fit.step()
+
+    hard = ce.detach()
+    loss = -(mask * hard).mean() + cfg.budget_weight * (mask.mean() - cfg.ratio) ** 2
+    if cfg.use_loss_head:
+        loss = loss + ranking_loss(predicted, hard)
+    opt_search.zero_grad(set_to_none=True)
+    loss.backward()
+    norm = grad_norm(net.selection_parameters())
+    opt_search.step()
+    return norm

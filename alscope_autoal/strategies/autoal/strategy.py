@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
+from torch import nn
 
 from ...errors import UserError
 from ...seeds import derive_seed
@@ -20,7 +21,7 @@ from ...training import normalise
 from ..base import QueryContext, top_k
 from .candidates import RoundCache, build_candidates, parse_candidates, pick_matrix, simulated_context
 from .networks import BACKBONES
-from .search import SearchConfig, SearchOutcome, search
+from .search import SearchConfig, SearchOutcome, prepared_fitnet, search
 
 # Schedules per profile (unknown profiles use the entry of their task-model family). Steps are optimiser steps;
 # epochs (passes over L_fit / L_val) add to them where given, as in the paper's "200 + 400 epochs".
@@ -85,7 +86,13 @@ class VoteRandom(CandidateVote):
 
 class AutoAL(CandidateVote):
     """AutoAL (Wang, Zhan & Huang, ICML 2025) as the paper describes it, with the released code's defects
-    repaired (docs/autoal.md). Parameters left as None take the profile's schedule (SCHEDULES)."""
+    repaired (docs/autoal.md). Parameters left as None take the profile's schedule (SCHEDULES).
+
+    val_model: which model the candidates query on the simulated pool L_val. "task" (the released code's
+    choice): the round's task model, which was trained on L_val, so its uncertainty there says little about
+    an unseen pool. "fitnet": FitNet after pre-training on L_fit only, for which L_val is unseen, as U is for
+    the task model (it carries the profile's dropout so the MC-dropout candidates have something to sample).
+    """
 
     def __init__(self, candidates: str | Sequence[str] | None = None, candidate_params: dict | None = None,
                  temperature: float = 0.1, ratio: float = 0.2, budget_weight: float = 1.0,
@@ -93,8 +100,11 @@ class AutoAL(CandidateVote):
                  hard_mask: bool = False, backbone: str | None = None, width: int | None = None,
                  pretrain_steps: int | None = None, search_steps: int | None = None,
                  pretrain_epochs: int | None = None, search_epochs: int | None = None,
-                 batch_size: int | None = None, lr: float | None = None):
+                 batch_size: int | None = None, lr: float | None = None, val_model: str = "task"):
         super().__init__(candidates, candidate_params)
+        if val_model not in ("task", "fitnet"):
+            raise UserError(f"AutoAL val_model must be 'task' or 'fitnet', got {val_model!r}")
+        self.val_model = val_model
         if not temperature > 0 or not 0 < ratio < 1:
             raise UserError(f"AutoAL needs temperature > 0 and 0 < ratio < 1, got {temperature} and {ratio}")
         if backbone is not None and backbone not in BACKBONES:
@@ -123,38 +133,52 @@ class AutoAL(CandidateVote):
         split = np.random.default_rng(derive_seed(ctx.seed, "autoal-split", ctx.round)).permutation(labeled)
         fit, val = np.sort(split[:len(split) // 2]), np.sort(split[len(split) // 2:])
         pool_picks = self.pool_matrix(ctx, budget)
-        val_picks = self.val_matrix(ctx, fit, val)
-        t1 = time.perf_counter()
-        outcome = self.run_search(ctx, fit, val, val_picks, budget) if len(val) >= 2 else None
+        timer = {"candidates": time.perf_counter() - t0, "search": 0.0}
+        outcome = self.run_search(ctx, fit, val, timer) if len(val) >= 2 else None
         t2 = time.perf_counter()
         scores, shares = self.final_scores(ctx, outcome, unlabeled, pool_picks)
         picked = unlabeled[top_k(scores, budget, rng)]
         self.round_log = {
             **{f"autoal_weight_{name}": float(w) for name, w in zip(self.candidates, shares)},
-            "autoal_candidate_seconds": t1 - t0, "autoal_search_seconds": t2 - t1,
+            "autoal_candidate_seconds": timer["candidates"], "autoal_search_seconds": timer["search"],
             "autoal_query_seconds": time.perf_counter() - t2,
             "autoal_searchnet_grad_norm": outcome.grad_norm if outcome else float("nan"),
         }
         return picked
 
-    def val_matrix(self, ctx: QueryContext, fit: np.ndarray, val: np.ndarray) -> torch.Tensor:
-        """Candidate picks on L_val: each candidate selects ratio * |L_val| of it, as it would select from U."""
+    def val_matrix(self, ctx: QueryContext, fit: np.ndarray, val: np.ndarray,
+                   model: nn.Module | None = None) -> torch.Tensor:
+        """Candidate picks on L_val: each candidate selects ratio * |L_val| of it, as it would select from U,
+        querying `model` (default: the round's task model)."""
         def compute() -> torch.Tensor:
             sub, _ = simulated_context(ctx, fit, val)
+            if model is not None:
+                sub.model = model
             k = max(1, round(self.options["ratio"] * len(val)))
             return pick_matrix(sub, self.strategies, self.candidates, k,
                                derive_seed(ctx.seed, "autoal-val", ctx.round), self.calls)
 
-        return self.cache.get(ctx, len(val), "val", compute)
+        return self.cache.get(ctx, len(val), f"val-{self.val_model}", compute)
 
-    def run_search(self, ctx: QueryContext, fit: np.ndarray, val: np.ndarray, val_picks: torch.Tensor,
-                   budget: int) -> SearchOutcome:
+    def run_search(self, ctx: QueryContext, fit: np.ndarray, val: np.ndarray,
+                   timer: dict[str, float]) -> SearchOutcome:
+        """Candidate picks on L_val, then the search; adds the seconds spent to `timer`."""
         x, y = ctx.x, ctx.y
         on = lambda idx: torch.as_tensor(idx, device=x.device)  # noqa: E731
+        fit_data = (x[on(fit)], y[torch.as_tensor(fit)])
         cfg = self.config(ctx, len(fit), len(val))
-        outcome = search((x[on(fit)], y[torch.as_tensor(fit)]),
-                         (x[on(val)], y[torch.as_tensor(val)], val_picks), ctx.spec, cfg,
-                         derive_seed(ctx.seed, "autoal-search", ctx.round), ctx.device)
+        seed = derive_seed(ctx.seed, "autoal-search", ctx.round)
+        t0 = time.perf_counter()
+        fit_net = None
+        if self.val_model == "fitnet":  # candidates query a FitNet that has not seen L_val
+            fit_net = prepared_fitnet(fit_data, ctx.spec, cfg, seed, ctx.device, ctx.profile.dropout)
+        t1 = time.perf_counter()
+        val_picks = self.val_matrix(ctx, fit, val, fit_net)
+        t2 = time.perf_counter()
+        outcome = search(fit_data, (x[on(val)], y[torch.as_tensor(val)], val_picks), ctx.spec, cfg, seed,
+                         ctx.device, fit_net)
+        timer["candidates"] += t2 - t1
+        timer["search"] += (t1 - t0) + (time.perf_counter() - t2)
         self.last_search = outcome
         return outcome
 
