@@ -2,7 +2,7 @@
 
 Workers are started with spawn (a fork would copy the parent's threads and any CUDA state). `CUDA_VISIBLE_DEVICES`
 and the thread counts are put in each worker's environment before it starts, so they hold before torch is
-imported there; the parent never touches CUDA. The parent hands out one job at a time to each idle worker, so it
+imported there; the parent only counts the GPUs and never initialises CUDA. The parent hands out one job at a time to each idle worker, so it
 always knows which job a worker holds: a worker that dies (killed for memory, a segfault) fails only that job and
 is replaced. Workers write their own result files (atomically); the parent keeps the failure records and the
 progress display, fed by events the workers put on one queue.

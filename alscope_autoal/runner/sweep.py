@@ -6,6 +6,7 @@ job), so a sweep started on one backend can be resumed on another.
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,8 @@ class RunOptions:
                 raise UserError(f"{flag} must be a positive number, got {value}")
         if self.address and self.backend != "ray":
             raise UserError("--address names a Ray cluster: add --backend ray")
+        if self.backend == "ray" and importlib.util.find_spec("ray") is None:
+            raise UserError("the ray backend needs Ray: pip install 'alscope-autoal[ray]'")
 
 
 def run_sweep(specs: list[JobSpec], out_dir: Path, data_dir: Path | None = None, download: bool = False,
