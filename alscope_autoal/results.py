@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 import pyarrow as pa
@@ -63,19 +63,31 @@ def provenance(spec: JobSpec, fingerprint: dict[str, str], extra: dict[str, Any]
 def write_job(out_dir: Path, spec: JobSpec, rows: list[dict[str, Any]], meta: dict[str, Any]) -> Path:
     """Write a job's rows atomically: temporary file in the same folder, then `os.replace`."""
     path = job_path(out_dir, spec)
-    path.parent.mkdir(parents=True, exist_ok=True)
     columns = dict.fromkeys(key for row in rows for key in row)  # from_pylist would keep row 0's keys only
     table = pa.Table.from_pylist([{key: row.get(key) for key in columns} for row in rows])
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), META_KEY: json.dumps(meta)})
-    fd, tmp = tempfile.mkstemp(prefix=f".{spec.job_id}.", suffix=".tmp", dir=path.parent)
+    write_atomically(path, lambda tmp: pq.write_table(table, tmp))
+    return path
+
+
+def write_atomically(path: Path, write: Callable[[str], None]) -> None:
+    """Call `write` on a temporary file beside `path`, then rename it into place: readers never see half a file.
+
+    The file gets the usual permissions (0666 less the umask), not mkstemp's owner-only 0600, so results on shared
+    storage stay readable by the team.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        pq.write_table(table, tmp)
+        write(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    return path
 
 
 def is_done(out_dir: Path, spec: JobSpec) -> bool:

@@ -26,6 +26,7 @@ def test_bench_writes_one_file_per_job_with_protocol_columns(smoke_run):
     assert result.exit_code == 0, result.output
     files = sorted((out / "jobs").glob("*.parquet"))
     assert len(files) == 2
+    assert all(f.stat().st_mode & 0o044 == 0o044 for f in files)  # readable by the team on shared storage
     rows = read_results(out)
     assert len(rows) == 2 * 3
     for column in ["dataset", "setting", "imbalance_factor", "open_set_ratio", "profile", "model", "strategy",

@@ -14,18 +14,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import UserError
 import pyarrow as pa
 
-from ..results import JOBS_DIR, is_done, read_metadata
+from ..errors import UserError
+from ..results import JOBS_DIR, is_done, read_metadata, write_atomically
 from ..spec import JobSpec
 
 FAILURES_DIR = "failures"
@@ -34,15 +32,7 @@ STALE_TMP_SECONDS = 60  # a result write takes milliseconds: an older temporary 
 
 
 def write_json_atomic(path: Path, payload: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(payload, handle, indent=1)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_atomically(path, lambda tmp: Path(tmp).write_text(json.dumps(payload, indent=1)))
 
 
 def failure_path(out_dir: Path, job_id: str) -> Path:
