@@ -18,6 +18,9 @@ from ..profiles import Profile
 from ..training import ImageSpec, enable_mc_dropout, forward_pool, normalise
 
 
+MC_CHUNK = 8192  # rows per MC-dropout head pass
+
+
 @dataclass
 class QueryContext:
     """What a strategy may look at in one round: the trained model, the pool, the images, the labeled labels.
@@ -69,12 +72,15 @@ class QueryContext:
         """
         key = ("mc", passes, indices.tobytes())
         if key not in self._cache:
-            emb = self.embeddings(indices).to(self.device)
+            emb = self.embeddings(indices)
+            out = torch.empty(passes, len(indices), self.n_classes)
             enable_mc_dropout(self.model)
-            gen_state = torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else [])
-            with gen_state:
+            with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
                 torch.manual_seed(self.seed + self.round)
-                out = torch.stack([torch.softmax(self.model.head(emb).float(), 1).cpu() for _ in range(passes)])
+                for t in range(passes):  # chunks bound the dropout temporaries to MC_CHUNK x d
+                    for start in range(0, len(indices), MC_CHUNK):
+                        chunk = emb[start:start + MC_CHUNK].to(self.device)
+                        out[t, start:start + MC_CHUNK] = torch.softmax(self.model.head(chunk).float(), 1).cpu()
             self.model.eval()
             self._cache[key] = out
         return self._cache[key]
