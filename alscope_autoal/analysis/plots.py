@@ -236,8 +236,9 @@ def win_heatmap(an: Analysis, metric: str = "aubc") -> Figure:
     ax.set(xlabel="... beats this strategy", ylabel="this strategy ...")
     fig.colorbar(image, ax=ax, shrink=0.8, label="fraction of paired runs won (tie = ½)")
     n = int(np.nanmax(wm.n.to_numpy(float), initial=0))
-    ax.set_title(f"Pairwise wins on {metric.upper()} over up to {n} paired runs\n"
-                 f"(* p < {ALPHA}, two-sided Wilcoxon signed-rank; sign test under 6 pairs)", fontsize=10)
+    test = (f"* p < {ALPHA}, two-sided Wilcoxon signed-rank; sign test under {agg.MIN_WILCOXON} pairs"
+            if n >= agg.MIN_WILCOXON else f"under {agg.MIN_WILCOXON} pairs no two-sided test can reach p < {ALPHA}")
+    ax.set_title(f"Pairwise wins on {metric.upper()} over up to {n} paired runs\n({test})", fontsize=10)
     return fig
 
 
