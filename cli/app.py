@@ -133,12 +133,13 @@ def catalog(what: Catalog):
     return PROFILES
 
 
-from . import plot as _plot, report as _report  # noqa: E402  (each command lives in its own module)
-app.command("plot")(_plot.plot), app.command("report")(_report.report)
-from . import status as _status  # noqa: E402
-app.command("status")(_status.status)
-from . import ablate as _ablate  # noqa: E402
-app.command("ablate")(_ablate.ablate)
+# Each remaining command lives in its own module.
+from . import ablate, plot, report, status  # noqa: E402
+
+app.command("plot")(plot.plot)
+app.command("report")(report.report)
+app.command("status")(status.status)
+app.command("ablate")(ablate.ablate)
 
 
 def main() -> None:

@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 import tomllib
-from pathlib import Path
 
 import jsonschema
 import yaml
