@@ -63,7 +63,7 @@ def ablate(
                              seeds=seeds, profile=profile, rounds=rounds, initial=initial, query_size=query_size,
                              imbalance_factor=imbalance_factor, open_set_ratio=open_set_ratio,
                              strategy_params=parse_strategy_params(strategy_param, ("autoal", *names)))
-        request = AblationRequest(bench, tuple(int(k) for k in split_list(num_candidates) or ()),
+        request = AblationRequest(bench, counts(num_candidates),
                                   split_list(components) or (), tuple(split_list(s) for s in subset or ()),
                                   split_list(candidates) or PAPER_CANDIDATES)
         chosen = variants(request)
@@ -85,3 +85,12 @@ def ablate(
     if jobs.get("_failed"):
         stderr.print(f"[red]{len(jobs['_failed'])} job(s) failed[/red]; details in {out / 'failures'}")
         raise typer.Exit(1)
+
+
+def counts(text: str | None) -> tuple[int, ...]:
+    from alscope_autoal.errors import UserError
+
+    try:
+        return tuple(int(k) for k in split_list(text) or ())
+    except ValueError:
+        raise UserError(f"--num-candidates takes comma-separated whole numbers, e.g. 3,5,7, not {text!r}") from None

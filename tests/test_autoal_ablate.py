@@ -47,3 +47,14 @@ def test_default_order_is_the_papers_and_components_get_a_reference():
 def test_bad_ablations_are_user_errors(request_, message):
     with pytest.raises(UserError, match=message):
         variants(request_)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--num-candidates", "x"], "comma-separated whole numbers"),
+    (["--num-candidates", "9"], "out of range"),
+    (["--components", "foo"], "unknown component"),
+])
+def test_ablate_cli_refuses_bad_options_in_one_line(args, message):
+    result = CliRunner().invoke(app, ["ablate", *args, "--datasets", "digits", "--profile", "smoke"])
+    assert result.exit_code == 2
+    assert message in result.output and "Traceback" not in result.output
