@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import pandas as pd
@@ -10,7 +11,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 stderr = Console(stderr=True)
-stdout = Console()
+# Piped or redirected output would be cut to 80 columns, truncating strategy names in tables.
+stdout = Console(width=None if sys.stdout.isatty() else 160)
 
 
 class ProgressReporter:
@@ -54,8 +56,10 @@ def mean_std(mean: float, std: float, scale: float = 100) -> str:
 
 def summary_table(summary: pd.DataFrame) -> Table:
     table = Table(title="Summary (accuracy in %, mean ± std over seeds)")
-    for column in ["dataset", "setting", "profile", "strategy", "seeds", "final accuracy", "AUBC", "selection s"]:
-        table.add_column(column, justify="right" if column[0].islower() and " " in column else "left")
+    for column in ["dataset", "setting", "profile", "strategy"]:
+        table.add_column(column)
+    for column in ["seeds", "final accuracy", "AUBC", "selection s per job"]:
+        table.add_column(column, justify="right")
     for row in summary.itertuples():
         table.add_row(row.dataset, row.setting, row.profile, row.strategy, str(row.n_seeds),
                       mean_std(row.final_accuracy_mean, row.final_accuracy_std), mean_std(row.aubc_mean, row.aubc_std),
