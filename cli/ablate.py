@@ -8,11 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from .errors import split_list, user_errors
-
-DataDir = Annotated[Optional[Path], typer.Option(
-    "--data-dir", envvar="AUTOAL_DATA_DIR", help="Root holding the official dataset layouts (like ../shared/data).",
-    show_default=False)]
-
+from .options import (DataDir, Datasets, Download, ImbalanceFactor, Initial, OpenSetRatio, ProfileName, QuerySize,
+                      Rounds, Seeds)
 
 def ablate(
     num_candidates: Annotated[Optional[str], typer.Option(
@@ -27,18 +24,14 @@ def ablate(
         help="Candidate order that K counts along. [default: the paper's: entropy,margin,least-confidence,"
              "kmeans,bald,var-ratio,mean-std]", show_default=False)] = None,
     baselines: Annotated[str, typer.Option(help="Comma-separated strategies run beside the variants.")] = "random",
-    datasets: Annotated[Optional[str], typer.Option(help="Comma-separated dataset names. [default: digits]",
-                                                    show_default=False)] = None,
-    seeds: Annotated[int, typer.Option(help="Repetitions (seeds 0..N-1).")] = 1,
-    profile: Annotated[str, typer.Option(help="smoke, cpu or paper (see 'autoal list profiles').")] = "cpu",
-    rounds: Annotated[Optional[int], typer.Option(help="Query rounds. [default: the profile's]",
-                                                  show_default=False)] = None,
-    initial: Annotated[Optional[int], typer.Option(help="Initial labeled-set size. [default: the profile's]",
-                                                   show_default=False)] = None,
-    query_size: Annotated[Optional[int], typer.Option(help="Labels bought per round. [default: the profile's]",
-                                                      show_default=False)] = None,
-    imbalance_factor: Annotated[float, typer.Option(help="Long-tailed pool: largest/smallest class size.")] = 1.0,
-    open_set_ratio: Annotated[float, typer.Option(help="Fraction of classes held out as unknown.")] = 0.0,
+    datasets: Datasets = None,
+    seeds: Seeds = 1,
+    profile: ProfileName = "cpu",
+    rounds: Rounds = None,
+    initial: Initial = None,
+    query_size: QuerySize = None,
+    imbalance_factor: ImbalanceFactor = 1.0,
+    open_set_ratio: OpenSetRatio = 0.0,
     strategy_param: Annotated[Optional[list[str]], typer.Option(
         help="autoal.KEY=VALUE for every variant (or BASELINE.KEY=VALUE), repeatable.")] = None,
     workers: Annotated[Optional[int], typer.Option(help="Jobs run at once. [default: as bench]",
@@ -46,7 +39,7 @@ def ablate(
     out: Annotated[Path, typer.Option(help="Output folder: Parquet results and the ablation table/figure.")]
     = Path("results-ablation"),
     data_dir: DataDir = None,
-    download: Annotated[bool, typer.Option(help="Fetch missing datasets (needs a network).")] = False,
+    download: Download = False,
 ) -> None:
     """Run AutoAL ablations (candidate subsets, components off) and write ablation.{md,csv,tex,png} into OUT."""
     from alscope_autoal.ablation import AblationRequest, ablation_table, run_ablation, variants, write_outputs

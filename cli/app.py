@@ -14,14 +14,11 @@ from typing import Annotated, Optional
 import typer
 
 from .errors import split_list, user_errors
+from .options import (DataDir, Datasets, Download, ImbalanceFactor, Initial, OpenSetRatio, ProfileName, QuerySize,
+                      Rounds, Seeds)
 
 app = typer.Typer(name="autoal", help="Benchmark deep active-learning strategies, AutoAL among them.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-
-DataDir = Annotated[Optional[Path], typer.Option(
-    "--data-dir", envvar="AUTOAL_DATA_DIR", help="Root holding the official dataset layouts (like ../shared/data). "
-    "Default: ~/.cache/alscope-autoal/data.", show_default=False)]
-
 
 class Catalog(str, Enum):
     datasets = "datasets"
@@ -31,24 +28,20 @@ class Catalog(str, Enum):
 
 @app.command()
 def bench(
-    datasets: Annotated[Optional[str], typer.Option(help="Comma-separated dataset names. [default: digits]",
-                                                    show_default=False)] = None,
+    datasets: Datasets = None,
     strategies: Annotated[Optional[str], typer.Option(
         help="Comma-separated strategy names. [default: random,entropy,margin,least-confidence]",
         show_default=False)] = None,
-    seeds: Annotated[int, typer.Option(help="Repetitions (seeds 0..N-1).")] = 1,
-    profile: Annotated[str, typer.Option(help="smoke, cpu or paper (see 'autoal list profiles').")] = "cpu",
-    rounds: Annotated[Optional[int], typer.Option(help="Query rounds. [default: the profile's]",
-                                                  show_default=False)] = None,
-    initial: Annotated[Optional[int], typer.Option(help="Initial labeled-set size. [default: the profile's]",
-                                                   show_default=False)] = None,
-    query_size: Annotated[Optional[int], typer.Option(help="Labels bought per round. [default: the profile's]",
-                                                      show_default=False)] = None,
-    imbalance_factor: Annotated[float, typer.Option(help="Long-tailed pool: largest/smallest class size.")] = 1.0,
-    open_set_ratio: Annotated[float, typer.Option(help="Fraction of classes held out as unknown.")] = 0.0,
+    seeds: Seeds = 1,
+    profile: ProfileName = "cpu",
+    rounds: Rounds = None,
+    initial: Initial = None,
+    query_size: QuerySize = None,
+    imbalance_factor: ImbalanceFactor = 1.0,
+    open_set_ratio: OpenSetRatio = 0.0,
     out: Annotated[Path, typer.Option(help="Output folder for the Parquet results.")] = Path("results"),
     data_dir: DataDir = None,
-    download: Annotated[bool, typer.Option(help="Fetch missing datasets (needs a network).")] = False,
+    download: Download = False,
     strategy_param: Annotated[Optional[list[str]], typer.Option(
         help="NAME.KEY=VALUE, repeatable, e.g. bald.passes=20 (see the strategy's docs).")] = None,
     workers: Annotated[Optional[int], typer.Option(

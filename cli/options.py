@@ -1,0 +1,24 @@
+"""Options shared by `autoal bench` and `autoal ablate`, declared once so both commands read the same way."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+Datasets = Annotated[Optional[str], typer.Option(help="Comma-separated dataset names. [default: digits]",
+                                                 show_default=False)]
+Seeds = Annotated[int, typer.Option(help="Repetitions (seeds 0..N-1).")]
+ProfileName = Annotated[str, typer.Option("--profile", help="smoke, cpu or paper (see 'autoal list profiles').")]
+Rounds = Annotated[Optional[int], typer.Option(help="Query rounds. [default: the profile's]", show_default=False)]
+Initial = Annotated[Optional[int], typer.Option(help="Initial labeled-set size. [default: the profile's]",
+                                                show_default=False)]
+QuerySize = Annotated[Optional[int], typer.Option(help="Labels bought per round. [default: the profile's]",
+                                                  show_default=False)]
+ImbalanceFactor = Annotated[float, typer.Option(help="Long-tailed pool: largest/smallest class size.")]
+OpenSetRatio = Annotated[float, typer.Option(help="Fraction of classes held out as unknown.")]
+DataDir = Annotated[Optional[Path], typer.Option(
+    "--data-dir", envvar="AUTOAL_DATA_DIR", help="Root holding the official dataset layouts (like ../shared/data). "
+    "Default: ~/.cache/alscope-autoal/data.", show_default=False)]
+Download = Annotated[bool, typer.Option(help="Fetch missing datasets (needs a network).")]
