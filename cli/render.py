@@ -28,7 +28,8 @@ class ProgressReporter:
         return self  # the display starts with the sweep, so validation errors print alone
 
     def __exit__(self, *exc) -> None:
-        self.progress.stop()
+        if self.progress.live.is_started:  # stopping a display never started prints a stray blank line
+            self.progress.stop()
 
     def sweep_started(self, to_run: list, already_done: int) -> None:
         if already_done:
