@@ -7,7 +7,9 @@ variants use the whole order with one component changed:
 
 - no-loss-head: the loss-prediction head is neither trained nor part of the final score;
 - no-pretrain:  FitNet is not pre-trained on L_fit before the alternation;
-- hard-mask:    the released code's sigmoid(1e11 * (s - theta)), which gives SearchNet no gradient.
+- hard-mask:    the released code's sigmoid(1e11 * (s - theta)), which gives SearchNet no gradient;
+- per-strategy-thresholds: SearchNet weighs each candidate's continuous score above its own threshold instead
+                of its 0/1 picks (AutoAL's `thresholds` parameter).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ COMPONENTS: dict[str, dict[str, Any]] = {
     "no-loss-head": {"use_loss_head": False},
     "no-pretrain": {"pretrain": False},
     "hard-mask": {"hard_mask": True},
+    "per-strategy-thresholds": {"thresholds": "per-strategy"},
 }
 
 

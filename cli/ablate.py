@@ -16,7 +16,8 @@ def ablate(
         help="Comma-separated K values: AutoAL with the first K candidates of --candidates, e.g. 3,5,7.",
         show_default=False)] = None,
     components: Annotated[Optional[str], typer.Option(
-        help="Comma-separated: no-loss-head, no-pretrain, hard-mask (the released code's mask).",
+        help="Comma-separated: no-loss-head, no-pretrain, hard-mask (the released code's mask), "
+             "per-strategy-thresholds.",
         show_default=False)] = None,
     subset: Annotated[Optional[list[str]], typer.Option(
         help="A candidate subset to run, comma-separated; repeatable.", show_default=False)] = None,

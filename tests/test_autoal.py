@@ -159,3 +159,39 @@ def test_bad_parameters_are_user_errors():
         AutoAL(temperature=0)
     with pytest.raises(UserError, match="cannot be an AutoAL candidate"):
         AutoAL(candidates="entropy,vote")
+
+
+def test_per_strategy_margins_threshold_each_candidate_at_its_own_quantile():
+    from alscope_autoal.strategies.autoal.candidates import quantile_margins
+
+    # two candidates in different units and orders; a third that only picks (0/1), with ties
+    raw = torch.tensor([[0.9, 10.0, 1.0], [0.1, 40.0, 0.0], [0.5, 20.0, 0.0], [0.7, 30.0, 1.0]])
+    margins = quantile_margins(raw, fraction=0.5)
+    assert torch.equal(margins[:, 0] > 0, torch.tensor([True, False, False, True]))
+    assert torch.equal(margins[:, 1] > 0, torch.tensor([False, True, False, True]))
+    assert torch.equal(margins[:, 2] > 0, torch.tensor([True, False, False, True]))
+    assert margins[:, 2].unique().numel() == 2  # tied picks share one margin
+    assert torch.allclose(margins[:, 0].sort().values, margins[:, 1].sort().values)  # units no longer matter
+    assert margins[0, 0] > margins[3, 0] > 0  # a higher score lies further above the threshold
+
+
+def test_per_strategy_mode_scores_each_candidate_once_per_round_and_is_deterministic(fresh_context):
+    fresh_context.pool.label(fresh_context.pool.unlabeled_indices()[:60], 0)
+    first = AutoAL(candidates=CANDIDATES, search_steps=12, thresholds="per-strategy")
+    picks = first.select(fresh_context, 10, rng())
+    assert first.calls == {name: 2 for name in CANDIDATES.split(",")}  # once on L_val, once on U
+    first.select(fresh_context, 10, rng(1))
+    assert first.calls == {name: 2 for name in CANDIDATES.split(",")}
+    matrix = first.search_matrix(fresh_context, 10)
+    assert matrix.shape == (len(fresh_context.pool.unlabeled_indices()), 3) and (matrix < 0).any()
+    second = AutoAL(candidates=CANDIDATES, search_steps=12, thresholds="per-strategy")
+    fresh_context._cache = {}
+    assert np.array_equal(second.select(fresh_context, 10, rng()), picks)
+    assert first.round_log["autoal_searchnet_grad_norm"] == second.round_log["autoal_searchnet_grad_norm"] > 0
+
+
+def test_unknown_threshold_mode_is_a_user_error():
+    from alscope_autoal.errors import UserError
+
+    with pytest.raises(UserError, match="per-strategy"):
+        AutoAL(thresholds="gmm")

@@ -39,6 +39,15 @@ def test_default_order_is_the_papers_and_components_get_a_reference():
     assert chosen[2].params == {"use_loss_head": False}
 
 
+def test_every_component_names_a_real_autoal_parameter():
+    from alscope_autoal.ablation import COMPONENTS
+    from alscope_autoal.strategies.autoal import AutoAL
+
+    for name, params in COMPONENTS.items():
+        strategy = AutoAL(candidates="entropy,margin", **params)
+        assert all(strategy.options.get(k, getattr(strategy, k, None)) == v for k, v in params.items()), name
+
+
 @pytest.mark.parametrize("request_, message", [
     (AblationRequest(BenchRequest(), num_candidates=(9,)), "out of range"),
     (AblationRequest(BenchRequest(), components=("no-fitnet",)), "unknown component"),

@@ -14,11 +14,14 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
+from scipy.stats import rankdata
 
 from ...errors import UserError
 from ...pool import Pool
 from ...seeds import derive_seed
-from ..base import QueryContext
+from ..base import QueryContext, ScoreStrategy
+
+THRESHOLDS = ("shared", "per-strategy")
 
 # The AutoAL paper's seven candidates, in the paper's order; ablation subsets take the first k.
 PAPER_CANDIDATES = ("entropy", "margin", "least-confidence", "kmeans", "bald", "var-ratio", "mean-std")
@@ -64,6 +67,39 @@ def pick_matrix(ctx: QueryContext, strategies: Sequence, names: Sequence[str], b
         if counter is not None:
             counter[name] = counter.get(name, 0) + 1
     return matrix
+
+
+def quantile_margins(raw: torch.Tensor, fraction: float) -> torch.Tensor:
+    """Per-strategy thresholds: column k becomes F_k(x) - (1 - fraction), with F_k the empirical CDF of
+    candidate k's own score over the set (mid-ranks, ties averaged). A sample is positive exactly when it lies
+    above that candidate's (1 - fraction) quantile, its own threshold, and the margins of candidates whose
+    scores have different units (entropy in nats, a margin in probability) become comparable."""
+    n = raw.shape[0]
+    ranks = rankdata(raw.double().numpy(), method="average", axis=0)
+    return torch.from_numpy((ranks - 0.5) / n - (1 - fraction)).float()
+
+
+def margin_matrix(ctx: QueryContext, strategies: Sequence, names: Sequence[str], budget: int, seed: int,
+                  counter: dict[str, int] | None = None) -> torch.Tensor:
+    """(n_unlabeled, K) per-strategy margins over `ctx.pool.unlabeled_indices()`: a scoring candidate
+    contributes its continuous score, a candidate that only selects (k-means) its 0/1 picks; every column is
+    then thresholded at its own (1 - budget / n) quantile (`quantile_margins`)."""
+    unlabeled = ctx.pool.unlabeled_indices()
+    columns = []
+    for name, strategy in zip(names, strategies):
+        if isinstance(strategy, ScoreStrategy):
+            columns.append(strategy.scores(ctx, unlabeled).float().cpu())
+            if counter is not None:
+                counter[name] = counter.get(name, 0) + 1
+        else:
+            columns.append(pick_matrix(ctx, [strategy], [name], budget, seed, counter)[:, 0])
+    return quantile_margins(torch.stack(columns, 1), budget / max(len(unlabeled), 1))
+
+
+def candidate_matrix(thresholds: str, *args, **kwargs) -> torch.Tensor:
+    """The candidates' view of the pool that SearchNet weighs: 0/1 picks under one shared threshold (the
+    paper's S_k), or continuous margins above per-strategy thresholds."""
+    return (pick_matrix if thresholds == "shared" else margin_matrix)(*args, **kwargs)
 
 
 def simulated_context(ctx: QueryContext, fit: np.ndarray, val: np.ndarray) -> tuple[QueryContext, np.ndarray]:

@@ -19,7 +19,8 @@ from ...errors import UserError
 from ...seeds import derive_seed
 from ...training import normalise
 from ..base import QueryContext, top_k
-from .candidates import RoundCache, build_candidates, parse_candidates, pick_matrix, simulated_context
+from .candidates import (THRESHOLDS, RoundCache, build_candidates, candidate_matrix, parse_candidates,
+                         pick_matrix, simulated_context)
 from .networks import BACKBONES
 from .search import SearchConfig, SearchOutcome, prepared_fitnet, search
 
@@ -92,6 +93,11 @@ class AutoAL(CandidateVote):
     choice): the round's task model, which was trained on L_val, so its uncertainty there says little about
     an unseen pool. "fitnet": FitNet after pre-training on L_fit only, for which L_val is unseen, as U is for
     the task model (it carries the profile's dropout so the MC-dropout candidates have something to sample).
+
+    thresholds: what SearchNet weighs per candidate. "shared" (the paper's S_k): each candidate's 0/1 picks,
+    with one threshold on the aggregate, so a sample's score is a weighted count of the candidates that pick it.
+    "per-strategy": each candidate's continuous score as a margin above its own (1 - t) quantile
+    (`quantile_margins`), so the weights can trade how far above threshold a sample lies for each candidate.
     """
 
     def __init__(self, candidates: str | Sequence[str] | None = None, candidate_params: dict | None = None,
@@ -100,8 +106,12 @@ class AutoAL(CandidateVote):
                  hard_mask: bool = False, backbone: str | None = None, width: int | None = None,
                  pretrain_steps: int | None = None, search_steps: int | None = None,
                  pretrain_epochs: int | None = None, search_epochs: int | None = None,
-                 batch_size: int | None = None, lr: float | None = None, val_model: str = "task"):
+                 batch_size: int | None = None, lr: float | None = None, val_model: str = "task",
+                 thresholds: str = "shared"):
         super().__init__(candidates, candidate_params)
+        if thresholds not in THRESHOLDS:
+            raise UserError(f"AutoAL thresholds must be one of {', '.join(THRESHOLDS)}, got {thresholds!r}")
+        self.thresholds = thresholds
         if val_model not in ("task", "fitnet"):
             raise UserError(f"AutoAL val_model must be 'task' or 'fitnet', got {val_model!r}")
         self.val_model = val_model
@@ -132,7 +142,7 @@ class AutoAL(CandidateVote):
         labeled = ctx.pool.trainable_indices()
         split = np.random.default_rng(derive_seed(ctx.seed, "autoal-split", ctx.round)).permutation(labeled)
         fit, val = np.sort(split[:len(split) // 2]), np.sort(split[len(split) // 2:])
-        pool_picks = self.pool_matrix(ctx, budget)
+        pool_picks = self.search_matrix(ctx, budget)
         timer = {"candidates": time.perf_counter() - t0, "search": 0.0}
         outcome = self.run_search(ctx, fit, val, timer) if len(val) >= 2 else None
         t2 = time.perf_counter()
@@ -146,6 +156,14 @@ class AutoAL(CandidateVote):
         }
         return picked
 
+    def search_matrix(self, ctx: QueryContext, budget: int) -> torch.Tensor:
+        """The candidate matrix on U that the trained SearchNet weighs (the votes' 0/1 matrix when shared)."""
+        if self.thresholds == "shared":
+            return self.pool_matrix(ctx, budget)
+        return self.cache.get(ctx, budget, "pool-margins", lambda: candidate_matrix(
+            self.thresholds, ctx, self.strategies, self.candidates, budget,
+            derive_seed(ctx.seed, "autoal-pool", ctx.round), self.calls))
+
     def val_matrix(self, ctx: QueryContext, fit: np.ndarray, val: np.ndarray,
                    model: nn.Module | None = None) -> torch.Tensor:
         """Candidate picks on L_val: each candidate selects ratio * |L_val| of it, as it would select from U,
@@ -155,10 +173,10 @@ class AutoAL(CandidateVote):
             if model is not None:
                 sub.model = model
             k = max(1, round(self.options["ratio"] * len(val)))
-            return pick_matrix(sub, self.strategies, self.candidates, k,
-                               derive_seed(ctx.seed, "autoal-val", ctx.round), self.calls)
+            return candidate_matrix(self.thresholds, sub, self.strategies, self.candidates, k,
+                                    derive_seed(ctx.seed, "autoal-val", ctx.round), self.calls)
 
-        return self.cache.get(ctx, len(val), f"val-{self.val_model}", compute)
+        return self.cache.get(ctx, len(val), f"val-{self.val_model}-{self.thresholds}", compute)
 
     def run_search(self, ctx: QueryContext, fit: np.ndarray, val: np.ndarray,
                    timer: dict[str, float]) -> SearchOutcome:
@@ -185,7 +203,7 @@ class AutoAL(CandidateVote):
     @torch.inference_mode()
     def final_scores(self, ctx: QueryContext, outcome: SearchOutcome | None, unlabeled: np.ndarray,
                      picks: torch.Tensor) -> tuple[torch.Tensor, np.ndarray]:
-        """Sbar on U (scaled to [0, 1]) plus loss_weight * the loss head's rank in U; and the mean share of
+        """Sbar on U (min-max scaled to [0, 1]) plus loss_weight * the loss head's rank in U; and the mean share of
         each candidate in the effective weights lambda * sigmoid(Theta) * W. Without a search: the vote."""
         if outcome is None:
             return picks.sum(1), np.full(len(self.candidates), 1 / len(self.candidates))
@@ -200,7 +218,8 @@ class AutoAL(CandidateVote):
         w, p = torch.cat(weights), torch.cat(predicted)
         effective = net.mixing(scale).cpu() * w
         sbar = (effective * picks).sum(1)
-        scores = sbar / sbar.max() if sbar.max() > 0 else sbar
+        spread = sbar.max() - sbar.min()
+        scores = (sbar - sbar.min()) / spread if spread > 0 else torch.zeros_like(sbar)
         if self.options["use_loss_head"] and self.loss_weight:
             rank = p.argsort().argsort().float() / max(len(p) - 1, 1)
             scores = scores + self.loss_weight * rank
