@@ -1,8 +1,9 @@
 """AutoAL against its candidates, `vote`, `vote-random` and `random`, side by side from one run.
 
 Reports, per strategy, AUBC and final accuracy (mean and std over seeds) and the total job time as a ratio to
-`entropy`'s job time in the same run (paired by seed), plus AutoAL's per-round diagnostics (mean weight per
-candidate, time split, SearchNet's gradient norm).
+`entropy`'s job time in the same run (paired by seed), by wall clock and by the process's CPU time (which a
+shared, loaded machine disturbs far less), plus AutoAL's per-round diagnostics (mean weight per candidate,
+time split, SearchNet's gradient norm).
 
     python benchmarks/autoal.py --data-dir ../shared/data --seeds 0,1,2 --out /tmp/autoal-bench
 
@@ -98,21 +99,35 @@ def markdown(frame) -> str:
     return "\n".join(lines)
 
 
+def cpu_seconds(out: Path):
+    """Each job's CPU seconds as `run` logged them (the last entry per job; NaN for jobs run elsewhere)."""
+    import pandas as pd
+
+    path = out / "cpu_seconds.csv"
+    names = ["job_id", "strategy", "seed", "wall", "cpu_seconds"]
+    log = pd.read_csv(path, names=names) if path.exists() else pd.DataFrame(columns=names)
+    return log.drop_duplicates("job_id", keep="last")[["job_id", "cpu_seconds"]]
+
+
 def report(out: Path) -> str:
     """The side-by-side table (Markdown) of every finished job in `out`."""
     import pandas as pd
 
+    from alscope_autoal.analysis.aggregate import JOB_KEYS, label_strategies
     from alscope_autoal.metrics import per_job
     from alscope_autoal.results import read_results
 
     rows = read_results(out)
-    jobs = per_job(rows)
-    entropy = jobs[jobs.strategy == "entropy"].set_index("seed")["job_seconds"]
-    jobs["time_vs_entropy"] = jobs.apply(lambda j: j.job_seconds / entropy.get(j.seed, float("nan")), axis=1)
+    ids = label_strategies(rows).groupby(JOB_KEYS)["job_id"].first().reset_index()
+    jobs = per_job(rows).merge(ids, on=JOB_KEYS).merge(cpu_seconds(out), on="job_id", how="left")
+    for column, ratio in (("job_seconds", "time_vs_entropy"), ("cpu_seconds", "cpu_vs_entropy")):
+        entropy = jobs[jobs.strategy == "entropy"].set_index("seed")[column]
+        jobs[ratio] = jobs[column] / jobs.seed.map(entropy)
     table = jobs.groupby("strategy").agg(
         seeds=("seed", "nunique"), aubc=("aubc", "mean"), aubc_std=("aubc", "std"),
         final_acc=("final_accuracy", "mean"), final_acc_std=("final_accuracy", "std"),
-        job_s=("job_seconds", "mean"), time_vs_entropy=("time_vs_entropy", "mean"))
+        job_s=("job_seconds", "mean"), time_vs_entropy=("time_vs_entropy", "mean"),
+        cpu_s=("cpu_seconds", "mean"), cpu_vs_entropy=("cpu_vs_entropy", "mean"))
     table = table.sort_values("aubc", ascending=False)
     lines = [f"profile: {', '.join(rows.profile.unique())}; dataset: {', '.join(rows.dataset.unique())}; "
              f"rounds: {rows['round'].max()}", "", markdown(table), ""]
