@@ -10,6 +10,7 @@ import functools
 import json
 import os
 import subprocess
+import sys
 import tempfile
 from importlib import metadata
 from pathlib import Path
@@ -57,7 +58,15 @@ def git_commit() -> str:
 
 def provenance(spec: JobSpec, fingerprint: dict[str, str], extra: dict[str, Any] | None = None) -> dict:
     return {"spec": json.loads(spec.canonical()), "job_id": spec.job_id, "git_commit": git_commit(),
-            "packages": package_versions(), "dataset_files": fingerprint, **(extra or {})}
+            "packages": package_versions(), "dataset_files": fingerprint, **numerics(), **(extra or {})}
+
+
+def numerics() -> dict[str, Any]:
+    """What decides the floating-point result besides the spec and the code. On CPU, torch's thread count
+    changes how convolutions split their sums: the same job on 28x28 images gives (slightly) different
+    accuracies with 1 and 2 threads, so a job is bit-identical only under the same thread count."""
+    torch = sys.modules.get("torch")
+    return {"torch_threads": torch.get_num_threads()} if torch is not None else {}
 
 
 def write_job(out_dir: Path, spec: JobSpec, rows: list[dict[str, Any]], meta: dict[str, Any]) -> Path:

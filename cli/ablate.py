@@ -9,7 +9,7 @@ import typer
 
 from .errors import split_list, user_errors
 from .options import (DataDir, Datasets, Download, ImbalanceFactor, Initial, OpenSetRatio, ProfileName, QuerySize,
-                      Rounds, Seeds)
+                      Rounds, Seeds, Threads)
 
 def ablate(
     num_candidates: Annotated[Optional[str], typer.Option(
@@ -37,6 +37,7 @@ def ablate(
         help="autoal.KEY=VALUE for every variant (or BASELINE.KEY=VALUE), repeatable.")] = None,
     workers: Annotated[Optional[int], typer.Option(help="Jobs run at once. [default: as bench]",
                                                    show_default=False)] = None,
+    threads: Threads = None,
     out: Annotated[Path, typer.Option(help="Output folder: Parquet results and the ablation table/figure.")]
     = Path("results-ablation"),
     data_dir: DataDir = None,
@@ -64,10 +65,10 @@ def ablate(
     for variant in chosen:
         stderr.print(f"{variant.name}: candidates {','.join(variant.candidates)}", highlight=False)
     options = {}
-    if workers is not None:
+    if workers is not None or threads is not None:
         from alscope_autoal.runner import RunOptions
 
-        options["options"] = RunOptions(workers=workers)
+        options["options"] = RunOptions(workers=workers, threads=threads)
     with user_errors(f"finished jobs are saved in {out}; rerun the same command to resume"):
         with ProgressReporter() as reporter:
             jobs = run_ablation(request, out, data_dir, download, reporter, **options)

@@ -15,7 +15,7 @@ import typer
 
 from .errors import split_list, user_errors
 from .options import (DataDir, Datasets, Download, ImbalanceFactor, Initial, OpenSetRatio, ProfileName, QuerySize,
-                      Rounds, Seeds)
+                      Rounds, Seeds, Threads)
 
 app = typer.Typer(name="autoal", help="Benchmark deep active-learning strategies, AutoAL among them.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -48,6 +48,7 @@ def bench(
         help="Jobs run at once. Default: one per GPU (times --jobs-per-gpu), else half the CPU cores.",
         show_default=False)] = None,
     jobs_per_gpu: Annotated[int, typer.Option(help="Jobs sharing one GPU.")] = 1,
+    threads: Threads = None,
     backend: Annotated[str, typer.Option(help="local (worker processes here) or ray (a Ray cluster).")] = "local",
     address: Annotated[Optional[str], typer.Option(
         help="Ray cluster address, e.g. HEAD_IP:6379. [default: a local Ray instance]", show_default=False)] = None,
@@ -77,7 +78,7 @@ def bench(
         with user_errors():
             print_plan(out, *plan_bench(request, out, data_dir, download, retry_failed))
         return
-    options = RunOptions(workers, jobs_per_gpu, backend, address, shlex.join(["autoal", *sys.argv[1:]]))
+    options = RunOptions(workers, jobs_per_gpu, backend, address, shlex.join(["autoal", *sys.argv[1:]]), threads)
     with user_errors(f"finished jobs are saved in {out}; rerun the same command to resume"):
         with ProgressReporter() as reporter:
             outcome = run_bench(request, out, data_dir, download, reporter, options, retry_failed)

@@ -22,3 +22,6 @@ DataDir = Annotated[Optional[Path], typer.Option(
     "--data-dir", envvar="AUTOAL_DATA_DIR", help="Root holding the official dataset layouts (like ../shared/data). "
     "Default: ~/.cache/alscope-autoal/data.", show_default=False)]
 Download = Annotated[bool, typer.Option(help="Fetch missing datasets (needs a network).")]
+Threads = Annotated[Optional[int], typer.Option(
+    help="Torch CPU threads per job. On CPU the thread count changes the floating-point result, so fix it to "
+         "reproduce a run exactly. [default: the CPU cores divided among the workers]", show_default=False)]

@@ -42,6 +42,7 @@ def test_provenance_is_in_the_footer(smoke_run):
     assert meta["spec"]["profile"] == "smoke" and meta["job_id"] in meta.get("job_id", "")
     assert "torch" in meta["packages"] and "digits.csv.gz" in meta["dataset_files"]
     assert meta["git_commit"]
+    assert meta["torch_threads"] >= 1  # CPU results are bit-identical only under the same thread count
 
 
 def test_rerun_skips_finished_jobs(smoke_run):

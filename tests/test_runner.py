@@ -161,8 +161,22 @@ def test_workers_are_spread_over_gpus_and_share_the_cores():
     assert [slot.gpu for slot in slots] == ["0", "1", "0", "1"] and {slot.threads for slot in slots} == {4}
     assert plan_slots(None, 1, [], cpus=8) == [Slot(None, 2)] * 4
     assert plan_slots(3, 1, [], cpus=2) == [Slot(None, 1)] * 3
+    assert plan_slots(2, 1, [], cpus=16, threads=1) == [Slot(None, 1)] * 2  # --threads fixes the numerics
     env = slot_environment(Slot("1", 4))
     assert env == {"CUDA_VISIBLE_DEVICES": "1", "OMP_NUM_THREADS": "4", "MKL_NUM_THREADS": "4"}
+
+
+def test_threads_option_sets_the_thread_count_the_results_record(tmp_path):
+    import torch
+
+    from alscope_autoal.results import read_metadata
+
+    try:
+        run_sweep([smoke_spec(rounds=1)], tmp_path, options=RunOptions(workers=1, threads=2))
+        meta = read_metadata(next((tmp_path / "jobs").glob("*.parquet")))
+    finally:
+        torch.set_num_threads(1)  # the suite's setting (conftest)
+    assert meta["torch_threads"] == 2
 
 
 def test_a_spawned_worker_gets_its_gpu_and_thread_count_before_torch_loads():
@@ -178,6 +192,7 @@ def test_a_spawned_worker_gets_its_gpu_and_thread_count_before_torch_loads():
 
 def test_bad_runner_options_are_one_line_errors(tmp_path):
     for args, words in [(["--workers", "0"], "--workers must be a positive"),
+                        (["--threads", "0"], "--threads must be a positive"),
                         (["--backend", "slurm"], "choose one of: local, ray"),
                         (["--address", "1.2.3.4:6379"], "add --backend ray")]:
         result = runner.invoke(app, ["bench", *GRID, "--out", str(tmp_path), *args])

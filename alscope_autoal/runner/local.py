@@ -51,11 +51,13 @@ def visible_gpus() -> list[str]:
     return [str(index) for index in range(torch.cuda.device_count())]
 
 
-def plan_slots(workers: int | None, jobs_per_gpu: int, gpus: list[str], cpus: int) -> list[Slot]:
-    """One slot per worker: GPUs round-robin (`jobs_per_gpu` each by default); CPU threads split evenly."""
+def plan_slots(workers: int | None, jobs_per_gpu: int, gpus: list[str], cpus: int,
+               threads: int | None = None) -> list[Slot]:
+    """One slot per worker: GPUs round-robin (`jobs_per_gpu` each by default); CPU threads split evenly
+    unless `threads` fixes them."""
     if workers is None:
         workers = len(gpus) * jobs_per_gpu if gpus else max(1, cpus // 2)
-    threads = max(1, cpus // workers)
+    threads = threads or max(1, cpus // workers)
     return [Slot(gpus[index % len(gpus)] if gpus else None, threads) for index in range(workers)]
 
 

@@ -25,11 +25,13 @@ class RunOptions:
     backend: str = "local"
     address: str | None = None  # a Ray cluster; None starts a local Ray instance
     command: str | None = None  # the command line that started the sweep, kept in its manifest
+    threads: int | None = None  # torch CPU threads per job; None: the cores divided among the workers
 
     def check(self) -> None:
         if self.backend not in BACKENDS:
             raise UserError(f"unknown backend {self.backend!r}; choose one of: {', '.join(BACKENDS)}")
-        for flag, value in [("--workers", self.workers), ("--jobs-per-gpu", self.jobs_per_gpu)]:
+        for flag, value in [("--workers", self.workers), ("--jobs-per-gpu", self.jobs_per_gpu),
+                            ("--threads", self.threads)]:
             if value is not None and value < 1:
                 raise UserError(f"{flag} must be a positive number, got {value}")
         if self.address and self.backend != "ray":
@@ -48,6 +50,10 @@ def run_sweep(specs: list[JobSpec], out_dir: Path, data_dir: Path | None = None,
     remove_stale_temporaries(out_dir)
     slots = local_slots(options) if options.backend == "local" else []
     if len(slots) == 1:  # one worker: run in this process, with no worker start-up to pay
+        if options.threads:
+            import torch
+
+            torch.set_num_threads(options.threads)
         return run_sequential(specs, out_dir, data_dir, download, reporter)
     to_run, done = split_done(specs, out_dir)
     outcome = SweepOutcome(ran=to_run, skipped=done)
@@ -56,7 +62,7 @@ def run_sweep(specs: list[JobSpec], out_dir: Path, data_dir: Path | None = None,
         from .ray_backend import run_ray
 
         run_ray(to_run, out_dir, data_dir, download, reporter, outcome, options.address, options.workers,
-                jobs_per_gpu=options.jobs_per_gpu)
+                threads=options.threads or 1, jobs_per_gpu=options.jobs_per_gpu)
     elif to_run:
         from .local import run_pool
 
@@ -67,4 +73,4 @@ def run_sweep(specs: list[JobSpec], out_dir: Path, data_dir: Path | None = None,
 def local_slots(options: RunOptions) -> list:
     from .local import plan_slots, usable_cpus, visible_gpus
 
-    return plan_slots(options.workers, options.jobs_per_gpu, visible_gpus(), usable_cpus())
+    return plan_slots(options.workers, options.jobs_per_gpu, visible_gpus(), usable_cpus(), options.threads)
