@@ -32,6 +32,9 @@ def bench(
     strategies: Annotated[Optional[str], typer.Option(
         help="Comma-separated strategy names. [default: random,entropy,margin,least-confidence]",
         show_default=False)] = None,
+    candidates: Annotated[Optional[str], typer.Option(
+        help="The candidate strategies of autoal, vote and vote-random, comma-separated. [default: the paper's "
+             "seven: entropy,margin,least-confidence,kmeans,bald,var-ratio,mean-std]", show_default=False)] = None,
     seeds: Seeds = 1,
     profile: ProfileName = "cpu",
     rounds: Rounds = None,
@@ -62,7 +65,7 @@ def bench(
 
     from alscope_autoal.bench import BenchRequest, plan_bench, run_bench
     from alscope_autoal.runner import RunOptions
-    from alscope_autoal.strategies.params import parse_strategy_params
+    from alscope_autoal.strategies.params import parse_strategy_params, with_candidates
 
     from .render import ProgressReporter, stderr, stdout, summary_table
     from .status import print_plan, retry_command
@@ -73,7 +76,8 @@ def bench(
         seeds=seeds, profile=profile, rounds=rounds, initial=initial, query_size=query_size,
         imbalance_factor=imbalance_factor, open_set_ratio=open_set_ratio)
     with user_errors():
-        request = replace(request, strategy_params=parse_strategy_params(strategy_param, request.strategies))
+        params = parse_strategy_params(strategy_param, request.strategies)
+        request = replace(request, strategy_params=with_candidates(params, request.strategies, candidates))
     if dry_run:
         with user_errors():
             print_plan(out, *plan_bench(request, out, data_dir, download, retry_failed))

@@ -78,6 +78,8 @@ def test_a_corrupt_result_file_is_redone(smoke_run, tmp_path):
     (["--datasets", "svhn"], "--download"),
     (["--imbalance-factor", "0.5"], "--imbalance-factor must be at least 1"),
     (["--strategies", ","], "no strategy given"),
+    (["--candidates", "entropy,margin"], "add one of them to --strategies"),
+    (["--strategies", "vote", "--candidates", "entropy,margn"], "did you mean 'margin'"),
 ])
 def test_bad_input_is_one_line_exit_2(args, expected, tmp_path):
     result = runner.invoke(app, ["bench", "--profile", "smoke", "--out", str(tmp_path), *args])
@@ -85,6 +87,18 @@ def test_bad_input_is_one_line_exit_2(args, expected, tmp_path):
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and expected in lines[0], result.output
     assert "Traceback" not in result.output
+
+
+def test_candidates_reach_every_candidate_mixer_and_a_strategy_param_wins(tmp_path):
+    result = runner.invoke(app, ["bench", "--profile", "smoke", "--rounds", "1", "--strategies", "vote,autoal",
+                                 "--candidates", "entropy,margin", "--strategy-param",
+                                 "autoal.candidates=entropy,kmeans", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    rows = read_results(tmp_path)
+    params = dict(zip(rows.strategy, rows.strategy_params))
+    assert "entropy,margin" in params["vote"] and "entropy,kmeans" in params["autoal"]
+    assert {"autoal_weight_entropy", "autoal_weight_kmeans"} <= set(rows.columns)
+    assert "autoal_weight_margin" not in rows.columns
 
 
 def test_unwritable_output_folder(tmp_path):

@@ -47,3 +47,20 @@ def parse_strategy_params(items: list[str] | None, strategies: tuple[str, ...] |
         except UserError as exc:
             raise UserError(f"--strategy-param for {name!r}: {exc}") from None
     return params
+
+
+CANDIDATE_MIXERS = ("autoal", "vote", "vote-random")  # the strategies that take a `candidates` list
+
+
+def with_candidates(params: dict[str, dict[str, Any]], strategies: tuple[str, ...] | list[str],
+                    candidates: str | None) -> dict[str, dict[str, Any]]:
+    """Give `--candidates` to every candidate mixer in the sweep (a NAME.candidates=... parameter wins)."""
+    if candidates is None:
+        return params
+    from .autoal.candidates import parse_candidates
+
+    mixers = [name for name in strategies if name in CANDIDATE_MIXERS]
+    if not mixers:
+        raise UserError(f"--candidates applies to {', '.join(CANDIDATE_MIXERS)}; add one of them to --strategies")
+    listed = ",".join(parse_candidates(candidates))
+    return params | {name: {"candidates": listed, **params.get(name, {})} for name in mixers}
