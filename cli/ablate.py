@@ -11,6 +11,7 @@ from .errors import split_list, user_errors
 from .options import (DataDir, Datasets, Download, ImbalanceFactor, Initial, OpenSetRatio, ProfileName, QuerySize,
                       Rounds, Seeds, Threads)
 
+
 def ablate(
     num_candidates: Annotated[Optional[str], typer.Option(
         help="Comma-separated K values: AutoAL with the first K candidates of --candidates, e.g. 3,5,7.",

@@ -50,11 +50,7 @@ def run_sweep(specs: list[JobSpec], out_dir: Path, data_dir: Path | None = None,
     remove_stale_temporaries(out_dir)
     slots = local_slots(options) if options.backend == "local" else []
     if len(slots) == 1:  # one worker: run in this process, with no worker start-up to pay
-        if options.threads:
-            import torch
-
-            torch.set_num_threads(options.threads)
-        return run_sequential(specs, out_dir, data_dir, download, reporter)
+        return run_here(specs, out_dir, data_dir, download, reporter, options.threads)
     to_run, done = split_done(specs, out_dir)
     outcome = SweepOutcome(ran=to_run, skipped=done)
     reporter.sweep_started(to_run, len(done))
@@ -68,6 +64,21 @@ def run_sweep(specs: list[JobSpec], out_dir: Path, data_dir: Path | None = None,
 
         run_pool(to_run, slots, out_dir, data_dir, download, reporter, outcome)
     return outcome
+
+
+def run_here(specs: list[JobSpec], out_dir: Path, data_dir: Path | None, download: bool, reporter: Reporter,
+             threads: int | None) -> SweepOutcome:
+    """Run the jobs in this process, under `threads` torch threads if given (restored afterwards)."""
+    if not threads:
+        return run_sequential(specs, out_dir, data_dir, download, reporter)
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return run_sequential(specs, out_dir, data_dir, download, reporter)
+    finally:
+        torch.set_num_threads(before)
 
 
 def local_slots(options: RunOptions) -> list:

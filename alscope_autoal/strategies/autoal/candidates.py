@@ -96,10 +96,12 @@ def margin_matrix(ctx: QueryContext, strategies: Sequence, names: Sequence[str],
     return quantile_margins(torch.stack(columns, 1), budget / max(len(unlabeled), 1))
 
 
-def candidate_matrix(thresholds: str, *args, **kwargs) -> torch.Tensor:
+def candidate_matrix(thresholds: str, ctx: QueryContext, strategies: Sequence, names: Sequence[str], budget: int,
+                     seed: int, counter: dict[str, int] | None = None) -> torch.Tensor:
     """The candidates' view of the pool that SearchNet weighs: 0/1 picks under one shared threshold (the
     paper's S_k), or continuous margins above per-strategy thresholds."""
-    return (pick_matrix if thresholds == "shared" else margin_matrix)(*args, **kwargs)
+    build = pick_matrix if thresholds == "shared" else margin_matrix
+    return build(ctx, strategies, names, budget, seed, counter)
 
 
 def simulated_context(ctx: QueryContext, fit: np.ndarray, val: np.ndarray) -> tuple[QueryContext, np.ndarray]:
