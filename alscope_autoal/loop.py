@@ -82,7 +82,8 @@ def run_job(spec: JobSpec, data: ImageDataset, device: torch.device | None = Non
         if round_ == spec.rounds:
             break
         ctx = QueryContext(model, pool.copy(), pool_x, prepared.pool_y, img, profile, device, round_,
-                           derive_seed(spec.seed, spec.strategy, "strategy"))
+                           derive_seed(spec.seed, spec.strategy, "strategy"),
+                           next_model_seed=derive_seed(spec.seed, spec.dataset, "model-init", round_ + 1))
         rng = rng_for(spec.seed, spec.dataset, spec.setting, spec.strategy, "query", round_)
         t0 = time.perf_counter()
         picked = np.asarray(strategy.select(ctx, min(spec.query_size, len(pool.unlabeled_indices())), rng))

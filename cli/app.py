@@ -33,7 +33,8 @@ def bench(
         help="Comma-separated strategy names. [default: random,entropy,margin,least-confidence]",
         show_default=False)] = None,
     candidates: Annotated[Optional[str], typer.Option(
-        help="The candidate strategies of autoal, vote and vote-random, comma-separated. [default: the paper's "
+        help="The candidate strategies of every selector (autoal, autoal-lookahead, vote, vote-random, albl, "
+             "tailor, oracle), comma-separated. [default: the paper's "
              "seven: entropy,margin,least-confidence,kmeans,bald,var-ratio,mean-std]", show_default=False)] = None,
     seeds: Seeds = 1,
     profile: ProfileName = "cpu",

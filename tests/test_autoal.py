@@ -157,7 +157,7 @@ def test_bad_parameters_are_user_errors():
         AutoAL(candidates="entropy,margn")
     with pytest.raises(UserError, match="temperature"):
         AutoAL(temperature=0)
-    with pytest.raises(UserError, match="cannot be an AutoAL candidate"):
+    with pytest.raises(UserError, match="cannot be a candidate of AutoAL"):
         AutoAL(candidates="entropy,vote")
 
 

@@ -37,6 +37,7 @@ class QueryContext:
     device: torch.device
     round: int
     seed: int  # the job's strategy seed, for strategies that train auxiliary networks
+    next_model_seed: int | None = None  # the seed the loop will train the next round's task model with
     _cache: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -46,6 +47,11 @@ class QueryContext:
     def labeled_targets(self, indices: np.ndarray) -> torch.Tensor:
         if not self.pool.labeled_mask[indices].all():
             raise ValueError("a strategy asked for the label of an unlabeled sample")
+        return self.y[torch.as_tensor(indices)]
+
+    def oracle_targets(self, indices: np.ndarray) -> torch.Tensor:
+        """Ground truth of ANY pool sample, labeled or not. Only the look-ahead `oracle` may call this: it uses
+        labels nobody paid for, which is why it is a ceiling and never ranked among strategies."""
         return self.y[torch.as_tensor(indices)]
 
     def _forward(self) -> tuple[torch.Tensor, torch.Tensor]:

@@ -49,7 +49,6 @@ def parse_strategy_params(items: list[str] | None, strategies: tuple[str, ...] |
     return params
 
 
-CANDIDATE_MIXERS = ("autoal", "vote", "vote-random")  # the strategies that take a `candidates` list
 
 
 def with_candidates(params: dict[str, dict[str, Any]], strategies: tuple[str, ...] | list[str],
@@ -57,10 +56,10 @@ def with_candidates(params: dict[str, dict[str, Any]], strategies: tuple[str, ..
     """Give `--candidates` to every candidate mixer in the sweep (a NAME.candidates=... parameter wins)."""
     if candidates is None:
         return params
-    from .autoal.candidates import parse_candidates
+    from .autoal.candidates import SELECTORS, parse_candidates
 
-    mixers = [name for name in strategies if name in CANDIDATE_MIXERS]
+    mixers = [name for name in strategies if name in SELECTORS]
     if not mixers:
-        raise UserError(f"--candidates applies to {', '.join(CANDIDATE_MIXERS)}; add one of them to --strategies")
+        raise UserError(f"--candidates applies to {', '.join(SELECTORS)}; add one of them to --strategies")
     listed = ",".join(parse_candidates(candidates))
     return params | {name: {"candidates": listed, **params.get(name, {})} for name in mixers}

@@ -26,22 +26,28 @@ THRESHOLDS = ("shared", "per-strategy")
 # The AutoAL paper's seven candidates, in the paper's order; ablation subsets take the first k.
 PAPER_CANDIDATES = ("entropy", "margin", "least-confidence", "kmeans", "bald", "var-ratio", "mean-std")
 
+# Strategies that choose among candidate strategies (they take a `candidates` list) and so cannot be one.
+SELECTORS = ("autoal", "autoal-lookahead", "vote", "vote-random", "albl", "tailor", "oracle")
 
-def parse_candidates(candidates: str | Sequence[str] | None) -> tuple[str, ...]:
-    """A comma-separated string or a sequence of registered strategy names; None: the paper's seven."""
+
+def parse_candidates(candidates: str | Sequence[str] | None, minimum: int = 1,
+                     who: str = "AutoAL") -> tuple[str, ...]:
+    """A comma-separated string or a sequence of registered strategy names; None: the paper's seven.
+    `minimum`: the fewest candidates `who` (the strategy asking, for the error message) can work with."""
     from .. import STRATEGIES
 
     if candidates is None:
         return PAPER_CANDIDATES
     names = tuple(c.strip() for c in candidates.split(",")) if isinstance(candidates, str) else tuple(candidates)
     names = tuple(n for n in names if n)
-    if not names:
-        raise UserError("AutoAL needs at least one candidate strategy, e.g. candidates=entropy,margin,kmeans")
+    if len(names) < minimum:
+        raise UserError(f"{who} needs at least {minimum} candidate strategies, got {len(names)} "
+                        f"({','.join(names) or 'none'}); e.g. candidates=entropy,margin,kmeans")
     if len(set(names)) != len(names):
-        raise UserError(f"AutoAL candidates must be distinct, got {','.join(names)}")
-    bad = {"autoal", "vote", "vote-random"} & set(names)
+        raise UserError(f"{who} candidates must be distinct, got {','.join(names)}")
+    bad = set(SELECTORS) & set(names)
     if bad:
-        raise UserError(f"{', '.join(sorted(bad))} cannot be an AutoAL candidate; use single strategies")
+        raise UserError(f"{', '.join(sorted(bad))} cannot be a candidate of {who}; use single strategies")
     for name in names:
         STRATEGIES.check(name)
     return names
