@@ -60,6 +60,14 @@ STRATEGIES.add("vote", "alscope_autoal.strategies.autoal:Vote",
                "top b by how many AutoAL candidates pick a sample (sanity baseline for AutoAL)")
 STRATEGIES.add("vote-random", "alscope_autoal.strategies.autoal:VoteRandom",
                "candidate picks under random per-sample weights: what AutoAL's released code amounts to")
+STRATEGIES.add("albl", "alscope_autoal.strategies.selectors:ALBL",
+               "EXP4.P bandit over candidate strategies plus random, importance-weighted accuracy reward "
+               "(Hsu & Lin, AAAI 2015, ALBL)")
+STRATEGIES.add("tailor", "alscope_autoal.strategies.selectors:TAILOR",
+               "Thompson sampling over candidate strategies, class-diversity reward "
+               "(Zhang et al., NeurIPS 2023, TAILOR)")
+STRATEGIES.add("tcm", "alscope_autoal.strategies.selectors:TCM",
+               "TypiClust while labels per class are few, then margin (Doucet et al. 2024, TCM)")
 
 
 def make_strategy(name: str, params: dict[str, Any] | None = None) -> Strategy:
