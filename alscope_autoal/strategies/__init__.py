@@ -56,6 +56,9 @@ STRATEGIES.add("lfosa", "alscope_autoal.strategies.open_set:LfOSA",
                "open-set aware: likely-known samples by per-class GMM on max activations (Ning et al. 2022)")
 STRATEGIES.add("autoal", "alscope_autoal.strategies.autoal:AutoAL",
                "differentiable search over candidate strategies, repaired (Wang, Zhan & Huang, ICML 2025)")
+STRATEGIES.add("autoal-lookahead", "alscope_autoal.strategies.autoal:AutoALLookahead",
+               "AutoAL's search rewarding usefulness: one-step look-ahead on held-out labels (this suite; "
+               "after DARTS, Liu et al. 2019)")
 STRATEGIES.add("vote", "alscope_autoal.strategies.autoal:Vote",
                "top b by how many AutoAL candidates pick a sample (sanity baseline for AutoAL)")
 STRATEGIES.add("vote-random", "alscope_autoal.strategies.autoal:VoteRandom",

@@ -2,6 +2,6 @@
 (docs/autoal.md), plus the `vote` and `vote-random` baselines it is held against."""
 
 from .candidates import PAPER_CANDIDATES
-from .strategy import AutoAL, Vote, VoteRandom
+from .strategy import AutoAL, AutoALLookahead, Vote, VoteRandom
 
-__all__ = ["PAPER_CANDIDATES", "AutoAL", "Vote", "VoteRandom"]
+__all__ = ["PAPER_CANDIDATES", "AutoAL", "AutoALLookahead", "Vote", "VoteRandom"]

@@ -61,8 +61,9 @@ class SearchNet(nn.Module):
     """Per-sample weights over K candidates (softmax, DARTS-style), the global mixing logits Theta, and the
     loss-prediction head. `forward` returns (weights (n, K), predicted loss (n,))."""
 
-    def __init__(self, backbone: str, in_channels: int, n_candidates: int, width: int):
+    def __init__(self, backbone: str, in_channels: int, n_candidates: int, width: int, mixing: str = "sigmoid"):
         super().__init__()
+        self.mixing_kind = mixing  # "sigmoid": lambda * sigmoid(Theta) (paper); "softmax": softmax(Theta)
         self.stages, channels = trunk_stages(backbone, in_channels, width)
         self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.weight_head = nn.Linear(channels[-1], n_candidates)
@@ -82,5 +83,8 @@ class SearchNet(nn.Module):
         return [*self.stages.parameters(), *self.weight_head.parameters(), self.theta]
 
     def mixing(self, scale: float = 1.0) -> torch.Tensor:
-        """lambda * sigmoid(Theta): the global trust in each candidate (paper Eq. 6)."""
+        """The global trust in each candidate: lambda * sigmoid(Theta) (paper Eq. 6), or softmax(Theta), where
+        the candidates compete for one unit of trust."""
+        if self.mixing_kind == "softmax":
+            return scale * torch.softmax(self.theta, 0)
         return scale * torch.sigmoid(self.theta)

@@ -22,7 +22,8 @@ from ..base import QueryContext, top_k
 from .candidates import (THRESHOLDS, RoundCache, build_candidates, candidate_matrix, parse_candidates,
                          pick_matrix, simulated_context)
 from .networks import BACKBONES
-from .search import SearchConfig, SearchOutcome, prepared_fitnet, search
+from .search import (FITNET_UPDATES, MIXINGS, OBJECTIVES, THRESHOLDS_OVER, SearchConfig, SearchOutcome,
+                     prepared_fitnet, search)
 
 # Schedules per profile (unknown profiles use the entry of their task-model family). Steps are optimiser steps;
 # epochs (passes over L_fit / L_val) add to them where given, as in the paper's "200 + 400 epochs".
@@ -98,53 +99,93 @@ class AutoAL(CandidateVote):
     with one threshold on the aggregate, so a sample's score is a weighted count of the candidates that pick it.
     "per-strategy": each candidate's continuous score as a margin above its own (1 - t) quantile
     (`quantile_margins`), so the weights can trade how far above threshold a sample lies for each candidate.
+
+    ratio: t, the fraction of L_val each candidate picks and the mask selects; "query" uses the query's own
+    fraction b / |U|, so candidates pick on L_val as sparsely as they will pick on U.
+
+    objective, fitnet_updates, mixing, threshold, lookahead_lr: see search.py. The look-ahead objective splits
+    the labeled set in three (L_fit, L_val, L_hold) instead of two halves.
     """
 
+    name = "autoal"
+    DEFAULTS: dict[str, Any] = dict(
+        temperature=0.1, ratio=0.2, budget_weight=1.0, use_loss_head=True, loss_weight=0.1, pretrain=True,
+        hard_mask=False, val_model="task", thresholds="shared", objective="hardness", fitnet_updates="joint",
+        mixing="sigmoid", threshold="batch", lookahead_lr=None)
+
     def __init__(self, candidates: str | Sequence[str] | None = None, candidate_params: dict | None = None,
-                 temperature: float = 0.1, ratio: float = 0.2, budget_weight: float = 1.0,
-                 use_loss_head: bool = True, loss_weight: float = 0.1, pretrain: bool = True,
-                 hard_mask: bool = False, backbone: str | None = None, width: int | None = None,
-                 pretrain_steps: int | None = None, search_steps: int | None = None,
-                 pretrain_epochs: int | None = None, search_epochs: int | None = None,
-                 batch_size: int | None = None, lr: float | None = None, val_model: str = "task",
-                 thresholds: str = "shared"):
+                 temperature: float | None = None, ratio: float | str | None = None,
+                 budget_weight: float | None = None, use_loss_head: bool | None = None,
+                 loss_weight: float | None = None, pretrain: bool | None = None, hard_mask: bool | None = None,
+                 backbone: str | None = None, width: int | None = None, pretrain_steps: int | None = None,
+                 search_steps: int | None = None, pretrain_epochs: int | None = None,
+                 search_epochs: int | None = None, batch_size: int | None = None, lr: float | None = None,
+                 val_model: str | None = None, thresholds: str | None = None, objective: str | None = None,
+                 fitnet_updates: str | None = None, mixing: str | None = None, threshold: str | None = None,
+                 lookahead_lr: float | None = None):
         super().__init__(candidates, candidate_params)
-        if thresholds not in THRESHOLDS:
-            raise UserError(f"AutoAL thresholds must be one of {', '.join(THRESHOLDS)}, got {thresholds!r}")
-        self.thresholds = thresholds
-        if val_model not in ("task", "fitnet"):
-            raise UserError(f"AutoAL val_model must be 'task' or 'fitnet', got {val_model!r}")
-        self.val_model = val_model
-        if not temperature > 0 or not 0 < ratio < 1:
-            raise UserError(f"AutoAL needs temperature > 0 and 0 < ratio < 1, got {temperature} and {ratio}")
+        given = dict(temperature=temperature, ratio=ratio, budget_weight=budget_weight,
+                     use_loss_head=use_loss_head, loss_weight=loss_weight, pretrain=pretrain, hard_mask=hard_mask,
+                     val_model=val_model, thresholds=thresholds, objective=objective,
+                     fitnet_updates=fitnet_updates, mixing=mixing, threshold=threshold, lookahead_lr=lookahead_lr)
+        o = self.DEFAULTS | {k: v for k, v in given.items() if v is not None}
+        check_choices(o)
+        ratio_ok = o["ratio"] == "query" or (isinstance(o["ratio"], (int, float)) and 0 < o["ratio"] < 1)
+        if not o["temperature"] > 0 or not ratio_ok:
+            raise UserError(f"{self.name} needs temperature > 0 and 0 < ratio < 1 (or ratio=query), got "
+                            f"{o['temperature']} and {o['ratio']}")
+        if o["lookahead_lr"] is not None and not o["lookahead_lr"] > 0:
+            raise UserError(f"{self.name} needs lookahead_lr > 0, got {o['lookahead_lr']}")
         if backbone is not None and backbone not in BACKBONES:
             raise UserError(f"unknown AutoAL backbone {backbone!r}; choose one of {', '.join(BACKBONES)}")
-        self.options = dict(temperature=temperature, ratio=ratio, budget_weight=budget_weight,
-                            use_loss_head=use_loss_head, pretrain=pretrain, hard_mask=hard_mask)
-        self.loss_weight = loss_weight
+        self.thresholds, self.val_model, self.loss_weight = o["thresholds"], o["val_model"], o["loss_weight"]
+        self.options = {k: o[k] for k in ("temperature", "ratio", "budget_weight", "use_loss_head", "pretrain",
+                                          "hard_mask", "objective", "fitnet_updates", "mixing", "threshold",
+                                          "lookahead_lr")}
         given = dict(backbone=backbone, width=width, pretrain_steps=pretrain_steps, search_steps=search_steps,
                      pretrain_epochs=pretrain_epochs, search_epochs=search_epochs, batch_size=batch_size, lr=lr)
         self.schedule = {k: v for k, v in given.items() if v is not None}
         self.round_log: dict[str, Any] = {}
         self.last_search: SearchOutcome | None = None
 
-    def config(self, ctx: QueryContext, n_fit: int, n_val: int) -> SearchConfig:
+    def config(self, ctx: QueryContext, n_fit: int, n_val: int, ratio: float) -> SearchConfig:
         s = schedule_for(ctx) | self.schedule
         bs = s["batch_size"]
         return SearchConfig(
             backbone=s["backbone"], width=s["width"], batch_size=bs, lr=s["lr"],
             pretrain_steps=s["pretrain_steps"] + s["pretrain_epochs"] * math.ceil(n_fit / bs),
-            search_steps=s["search_steps"] + s["search_epochs"] * math.ceil(n_val / bs), **self.options)
+            search_steps=s["search_steps"] + s["search_epochs"] * math.ceil(n_val / bs),
+            **(self.options | {"ratio": ratio}))
+
+    def ratio(self, budget: int, n_unlabeled: int) -> float:
+        """t for this round: the fixed ratio, or under ratio=query the query's fraction of the pool."""
+        if self.options["ratio"] == "query":
+            return min(max(budget / max(n_unlabeled, 1), 1e-3), 0.5)
+        return self.options["ratio"]
+
+    def split(self, ctx: QueryContext) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """L_fit / L_val (/ L_hold under the look-ahead objective): a seeded split of the labeled set."""
+        labeled = ctx.pool.trainable_indices()
+        order = np.random.default_rng(derive_seed(ctx.seed, "autoal-split", ctx.round)).permutation(labeled)
+        if self.options["objective"] == "lookahead":
+            third = len(order) // 3
+            parts = order[:third], order[third:2 * third], order[2 * third:]
+        else:
+            half = len(order) // 2
+            parts = order[:half], order[half:], order[:0]
+        fit, val, hold = (np.sort(part) for part in parts)
+        return fit, val, hold
 
     def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> np.ndarray:
         t0 = time.perf_counter()
+        self.round_log = {}
         unlabeled = ctx.pool.unlabeled_indices()
-        labeled = ctx.pool.trainable_indices()
-        split = np.random.default_rng(derive_seed(ctx.seed, "autoal-split", ctx.round)).permutation(labeled)
-        fit, val = np.sort(split[:len(split) // 2]), np.sort(split[len(split) // 2:])
+        fit, val, hold = self.split(ctx)
+        ratio = self.ratio(budget, len(unlabeled))
         pool_picks = self.search_matrix(ctx, budget)
         timer = {"candidates": time.perf_counter() - t0, "search": 0.0}
-        outcome = self.run_search(ctx, fit, val, timer) if len(val) >= 2 else None
+        searchable = len(val) >= 2 and (self.options["objective"] != "lookahead" or len(hold) >= 1)
+        outcome = self.run_search(ctx, fit, val, hold, ratio, timer) if searchable else None
         t2 = time.perf_counter()
         scores, shares = self.final_scores(ctx, outcome, unlabeled, pool_picks)
         picked = unlabeled[top_k(scores, budget, rng)]
@@ -153,6 +194,8 @@ class AutoAL(CandidateVote):
             "autoal_candidate_seconds": timer["candidates"], "autoal_search_seconds": timer["search"],
             "autoal_query_seconds": time.perf_counter() - t2,
             "autoal_searchnet_grad_norm": outcome.grad_norm if outcome else float("nan"),
+            "autoal_objective_start": outcome.objective_start if outcome else float("nan"),
+            "autoal_objective_end": outcome.objective_end if outcome else float("nan"),
         }
         return picked
 
@@ -165,36 +208,39 @@ class AutoAL(CandidateVote):
             derive_seed(ctx.seed, "autoal-pool", ctx.round), self.calls))
 
     def val_matrix(self, ctx: QueryContext, fit: np.ndarray, val: np.ndarray,
-                   model: nn.Module | None = None) -> torch.Tensor:
+                   model: nn.Module | None = None, ratio: float | None = None) -> torch.Tensor:
         """Candidate picks on L_val: each candidate selects ratio * |L_val| of it, as it would select from U,
         querying `model` (default: the round's task model)."""
+        ratio = self.options["ratio"] if ratio is None else ratio
+        k = max(1, round(ratio * len(val)))
+
         def compute() -> torch.Tensor:
             sub, _ = simulated_context(ctx, fit, val)
             if model is not None:
                 sub.model = model
-            k = max(1, round(self.options["ratio"] * len(val)))
             return candidate_matrix(self.thresholds, sub, self.strategies, self.candidates, k,
                                     derive_seed(ctx.seed, "autoal-val", ctx.round), self.calls)
 
-        return self.cache.get(ctx, len(val), f"val-{self.val_model}-{self.thresholds}", compute)
+        return self.cache.get(ctx, (len(val), k), f"val-{self.val_model}-{self.thresholds}", compute)
 
-    def run_search(self, ctx: QueryContext, fit: np.ndarray, val: np.ndarray,
+    def run_search(self, ctx: QueryContext, fit: np.ndarray, val: np.ndarray, hold: np.ndarray, ratio: float,
                    timer: dict[str, float]) -> SearchOutcome:
         """Candidate picks on L_val, then the search; adds the seconds spent to `timer`."""
         x, y = ctx.x, ctx.y
         on = lambda idx: torch.as_tensor(idx, device=x.device)  # noqa: E731
         fit_data = (x[on(fit)], y[torch.as_tensor(fit)])
-        cfg = self.config(ctx, len(fit), len(val))
+        cfg = self.config(ctx, len(fit), len(val), ratio)
         seed = derive_seed(ctx.seed, "autoal-search", ctx.round)
         t0 = time.perf_counter()
         fit_net = None
-        if self.val_model == "fitnet":  # candidates query a FitNet that has not seen L_val
+        if self.val_model == "fitnet" or cfg.frozen_fitnet:  # a FitNet that has not seen L_val
             fit_net = prepared_fitnet(fit_data, ctx.spec, cfg, seed, ctx.device, ctx.profile.dropout)
         t1 = time.perf_counter()
-        val_picks = self.val_matrix(ctx, fit, val, fit_net)
+        val_picks = self.val_matrix(ctx, fit, val, fit_net if self.val_model == "fitnet" else None, ratio)
         t2 = time.perf_counter()
+        hold_data = (x[on(hold)], y[torch.as_tensor(hold)]) if len(hold) else None
         outcome = search(fit_data, (x[on(val)], y[torch.as_tensor(val)], val_picks), ctx.spec, cfg, seed,
-                         ctx.device, fit_net)
+                         ctx.device, fit_net, hold_data)
         timer["candidates"] += t2 - t1
         timer["search"] += (t1 - t0) + (time.perf_counter() - t2)
         self.last_search = outcome
@@ -225,3 +271,24 @@ class AutoAL(CandidateVote):
             scores = scores + self.loss_weight * rank
         shares = (effective / effective.sum(1, keepdim=True)).mean(0).numpy()
         return scores, shares
+
+
+class AutoALLookahead(AutoAL):
+    """AutoAL's search with an objective that rewards usefulness rather than hardness (docs/autoal-lookahead.md):
+    the one-step look-ahead on a held-out third of the labeled set, a frozen FitNet that the candidates also
+    query on L_val, softmax mixing with its own optimiser, a running threshold, candidates' continuous scores
+    above per-strategy thresholds, and the query's own pick fraction. Every choice is an `autoal` parameter too.
+    """
+
+    name = "autoal-lookahead"
+    DEFAULTS = AutoAL.DEFAULTS | dict(
+        objective="lookahead", fitnet_updates="frozen", val_model="fitnet", mixing="softmax", threshold="running",
+        thresholds="per-strategy", ratio="query", use_loss_head=False)
+
+
+def check_choices(options: dict[str, Any]) -> None:
+    """Each string parameter against its choices, in one line."""
+    for key, choices in (("thresholds", THRESHOLDS), ("val_model", ("task", "fitnet")), ("objective", OBJECTIVES),
+                         ("fitnet_updates", FITNET_UPDATES), ("mixing", MIXINGS), ("threshold", THRESHOLDS_OVER)):
+        if options[key] not in choices:
+            raise UserError(f"AutoAL {key} must be one of {', '.join(choices)}, got {options[key]!r}")
