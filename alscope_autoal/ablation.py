@@ -10,6 +10,17 @@ variants use the whole order with one component changed:
 - hard-mask:    the released code's sigmoid(1e11 * (s - theta)), which gives SearchNet no gradient;
 - per-strategy-thresholds: SearchNet weighs each candidate's continuous score above its own threshold instead
                 of its 0/1 picks (AutoAL's `thresholds` parameter).
+
+The changes that make `autoal-lookahead` (docs/autoal-lookahead.md), one at a time on the paper's formulation:
+
+- frozen-fitnet:     FitNet stops learning after pre-training (`fitnet_updates=frozen`);
+- fitnet-val-model:  the candidates pick on L_val with that FitNet, for which L_val is unseen (`val_model=fitnet`);
+- lookahead:         the one-step look-ahead objective on a held-out third of L (`objective=lookahead`);
+- softmax-mixing:    softmax(Theta) with its own optimiser (`mixing=softmax`);
+- running-threshold: a moving average of the batch thresholds (`threshold=running`);
+- query-ratio:       candidates pick, and the mask selects, the query's own fraction b/|U| (`ratio=query`);
+- all-lookahead:     every one of them together with per-strategy thresholds and no loss head: the
+                     `autoal-lookahead` strategy, run as an `autoal` variant.
 """
 
 from __future__ import annotations
@@ -22,6 +33,7 @@ import pandas as pd
 
 from .bench import BenchRequest, run_bench
 from .errors import UserError
+from .strategies.autoal import AutoAL, AutoALLookahead
 from .strategies.autoal.candidates import PAPER_CANDIDATES, parse_candidates
 
 COMPONENTS: dict[str, dict[str, Any]] = {
@@ -29,6 +41,13 @@ COMPONENTS: dict[str, dict[str, Any]] = {
     "no-pretrain": {"pretrain": False},
     "hard-mask": {"hard_mask": True},
     "per-strategy-thresholds": {"thresholds": "per-strategy"},
+    "frozen-fitnet": {"fitnet_updates": "frozen"},
+    "fitnet-val-model": {"val_model": "fitnet"},
+    "lookahead": {"objective": "lookahead"},
+    "softmax-mixing": {"mixing": "softmax"},
+    "running-threshold": {"threshold": "running"},
+    "query-ratio": {"ratio": "query"},
+    "all-lookahead": {k: v for k, v in AutoALLookahead.DEFAULTS.items() if AutoAL.DEFAULTS[k] != v},
 }
 
 

@@ -18,7 +18,8 @@ def ablate(
         show_default=False)] = None,
     components: Annotated[Optional[str], typer.Option(
         help="Comma-separated: no-loss-head, no-pretrain, hard-mask (the released code's mask), "
-             "per-strategy-thresholds.",
+             "per-strategy-thresholds, and autoal-lookahead's changes one at a time: frozen-fitnet, "
+             "fitnet-val-model, lookahead, softmax-mixing, running-threshold, query-ratio, or all-lookahead.",
         show_default=False)] = None,
     subset: Annotated[Optional[list[str]], typer.Option(
         help="A candidate subset to run, comma-separated; repeatable.", show_default=False)] = None,

@@ -67,3 +67,16 @@ def test_ablate_cli_refuses_bad_options_in_one_line(args, message):
     result = CliRunner().invoke(app, ["ablate", *args, "--datasets", "digits", "--profile", "smoke"])
     assert result.exit_code == 2
     assert message in result.output and "Traceback" not in result.output
+
+
+def test_lookahead_components_each_change_one_autoal_parameter():
+    from alscope_autoal.ablation import COMPONENTS
+    from alscope_autoal.strategies.autoal import AutoAL, AutoALLookahead
+
+    single = ["frozen-fitnet", "fitnet-val-model", "lookahead", "softmax-mixing", "running-threshold", "query-ratio"]
+    for name in single:
+        (key, value), = COMPONENTS[name].items()
+        assert AutoAL.DEFAULTS[key] != value == AutoALLookahead.DEFAULTS[key]
+    whole, strategy = AutoAL(**COMPONENTS["all-lookahead"]), AutoALLookahead()
+    for attribute in ("options", "thresholds", "val_model", "loss_weight"):  # all-lookahead is autoal-lookahead
+        assert getattr(whole, attribute) == getattr(strategy, attribute)
