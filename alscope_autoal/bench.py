@@ -14,7 +14,7 @@ from .profiles import PROFILES
 from .runner import Reporter, RunOptions, SweepOutcome, failed_specs, run_sweep, split_done
 from .settings import prepare
 from .spec import JobSpec
-from .strategies import STRATEGIES
+from .strategies import STRATEGIES, make_strategy
 
 DEFAULT_DATASETS = ("digits",)
 DEFAULT_STRATEGIES = ("random", "entropy", "margin", "least-confidence")
@@ -60,8 +60,22 @@ def job_specs(request: BenchRequest, dataset: str) -> list[JobSpec]:
     ]
 
 
-def check_budget(spec: JobSpec, data_dir: Path | None, download: bool) -> None:
-    """Refuse budgets the pool cannot pay, before any job runs."""
+def reserved_pool(spec: JobSpec) -> int:
+    """Pool samples the job's strategy sets aside and never queries (the oracle's held-out split): those that
+    define `reserved_pool()` say how many; others reserve none."""
+    if not hasattr(STRATEGIES.get(spec.strategy), "reserved_pool"):
+        return 0
+    return int(make_strategy(spec.strategy, spec.params).reserved_pool())
+
+
+def reserved_by_strategy(specs: list[JobSpec]) -> dict[str, int]:
+    return {spec.strategy: count for spec in specs if (count := reserved_pool(spec))}
+
+
+def check_budget(spec: JobSpec, data_dir: Path | None, download: bool,
+                 reserved: dict[str, int] | None = None) -> None:
+    """Refuse budgets the pool cannot pay, before any job runs; `reserved`: strategy -> pool samples it sets
+    aside from labelable ones besides the budget (see `reserved_pool`)."""
     data = load_dataset(spec.dataset, data_dir, download)
     prepared = prepare(data, replace(spec, seed=0), PROFILES.get(spec.profile))
     known = int((~prepared.is_unknown).sum())
@@ -74,6 +88,12 @@ def check_budget(spec: JobSpec, data_dir: Path | None, download: bool) -> None:
         raise UserError(f"the budget needs {needed} labels ({spec.initial} + {spec.rounds} rounds x "
                         f"{spec.query_size}) but the {spec.dataset} pool holds {pool}; lower --rounds, "
                         f"--query-size or --initial")
+    room = min(pool - needed, known - spec.initial)  # reserved samples are labelable ones beside the budget
+    for strategy, count in (reserved or {}).items():
+        if count > room:
+            raise UserError(f"{strategy} sets {count} pool samples aside that it never queries, but beside the "
+                            f"budget's {needed} labels the {spec.dataset} pool ({spec.setting}) can spare at most "
+                            f"{room}; lower its held-out split or the budget")
 
 
 def check_writable(out_dir: Path) -> None:
@@ -97,7 +117,7 @@ def plan(request: BenchRequest, data_dir: Path | None = None, download: bool = F
     for dataset in request.datasets:
         DATASETS.check(dataset)
         dataset_specs = job_specs(request, dataset)
-        check_budget(dataset_specs[0], data_dir, download)
+        check_budget(dataset_specs[0], data_dir, download, reserved_by_strategy(dataset_specs))
         specs += dataset_specs
     return specs
 

@@ -113,12 +113,21 @@ def sweep_summary(out: Path, outcome):
 @app.command("list")
 def list_(what: Annotated[Catalog, typer.Argument(help="What to list.")]) -> None:
     """List the registered datasets, strategies or profiles, one line each."""
+    from alscope_autoal.roles import is_oracle
+
     from .render import stdout
 
     registry = catalog(what)
     width = max(len(name) for name in registry)
-    for name in registry:
-        stdout.print(f"{name:<{width}}  {registry.describe(name)}", highlight=False, soft_wrap=True)
+    oracles = [name for name in registry if what is Catalog.strategies and is_oracle(name)]
+    for name in [name for name in registry if name not in oracles] + oracles:  # oracles last, in bold
+        stdout.print(f"{name:<{width}}  {oracle_mark(registry.describe(name), name in oracles)}",
+                     style="bold" if name in oracles else None, highlight=False, soft_wrap=True)
+
+
+def oracle_mark(description: str, oracle: bool) -> str:
+    """An oracle's line says so first, whatever its description."""
+    return description if not oracle or description.startswith("ORACLE") else f"ORACLE: {description}"
 
 
 def catalog(what: Catalog):

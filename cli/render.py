@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from alscope_autoal.roles import display_name
+
 stderr = Console(stderr=True)
 # Piped or redirected output would be cut to 80 columns, truncating strategy names in tables.
 stdout = Console(width=None if sys.stdout.isatty() else 160)
@@ -62,7 +64,7 @@ def summary_table(summary: pd.DataFrame) -> Table:
     for column in ["seeds", "final accuracy", "AUBC", "selection s per job"]:
         table.add_column(column, justify="right")
     for row in summary.itertuples():
-        table.add_row(row.dataset, row.setting, row.profile, row.strategy, str(row.n_seeds),
+        table.add_row(row.dataset, row.setting, row.profile, display_name(row.strategy), str(row.n_seeds),
                       mean_std(row.final_accuracy_mean, row.final_accuracy_std), mean_std(row.aubc_mean, row.aubc_std),
                       f"{row.selection_seconds_mean:.2f}")
     return table

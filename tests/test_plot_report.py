@@ -274,3 +274,67 @@ def test_missing_metric_gives_one_line_error(tmp_path):
         write_rows(tmp_path, "digits", "entropy", seed, [0.4, 0.5, 0.6])
     one_line_error(["report", str(tmp_path), "--metric", "efficiency"], "random")
     assert runner.invoke(app, ["report", str(tmp_path), "--metric", "aubc"]).exit_code == 0
+
+
+# Oracle folder: accuracy start + gain * round (start 0.40 / 0.42 for seeds 0 / 1), so AUBC = start + 1.5 * gain.
+ORACLE_GAINS = {"digits": {"random": 0.05, "entropy": 0.06, "margin": 0.07, "autoal": 0.085, "oracle": 0.09},
+                "breastmnist": {"random": 0.05, "entropy": 0.08, "margin": 0.06, "autoal": 0.07, "oracle": 0.04}}
+
+
+@pytest.fixture(scope="module")
+def oracle_folder(tmp_path_factory) -> Path:
+    """Two seeds; on digits the oracle beats random, on breastmnist it does not (no share is defined there)."""
+    out = tmp_path_factory.mktemp("oracle")
+    for dataset, gains in ORACLE_GAINS.items():
+        for seed in (0, 1):
+            for strategy, gain in gains.items():
+                write_rows(out, dataset, strategy, seed, [0.4 + 0.02 * seed + gain * r for r in range(4)])
+    return out
+
+
+def test_oracle_gain_share_is_the_hand_computed_value(oracle_folder):
+    summary = load(oracle_folder).summary
+    share = summary.assign(share=agg.oracle_gain_share(summary)).set_index(["dataset", "strategy"])["share"]
+    # digits AUBC means: random 0.41 + 0.075, margin 0.41 + 0.105, oracle 0.41 + 0.135 -> (0.03) / (0.06)
+    assert share["digits", "margin"] == pytest.approx(0.5)
+    assert share["digits", "entropy"] == pytest.approx(0.25) and share["digits", "autoal"] == pytest.approx(0.875)
+    assert share["digits", "random"] == pytest.approx(0.0) and share["digits", "oracle"] == pytest.approx(1.0)
+    assert share.loc["breastmnist"].isna().all()  # the oracle does not beat random there
+    assert agg.oracle_not_above_random(summary) == [("breastmnist", "standard", "smoke")]
+    csv = runner.invoke(app, ["report", str(oracle_folder), "--format", "csv"])
+    assert csv.exit_code == 0, csv.output
+    table = pd.read_csv(io.StringIO(csv.stdout)).set_index(["dataset", "strategy"])
+    assert table.loc[("digits", "margin"), "oracle_gain_share"] == pytest.approx(0.5)
+    assert table.loc[("digits", "oracle (ceiling)"), ["rank", "average_rank"]].isna().all()
+
+
+def test_oracle_is_never_ranked(oracle_folder):
+    an = load(oracle_folder)
+    ranked = agg.ranks(an.summary)
+    assert "oracle" not in ranked.index and list(ranked.index) == ["autoal", "entropy", "margin", "random"]
+    assert "oracle" not in by_gid(plots.rank_bars(an).axes[0], "patches")
+    md = runner.invoke(app, ["report", str(oracle_folder)]).stdout
+    metric, details, ranks = md.split("\n\n**")
+    assert "| oracle (ceiling) | " in metric and "oracle (ceiling)" in details
+    assert "oracle" not in ranks.split("\n", 1)[1]  # only its title says that the oracle is not ranked
+    oracle_row = next(line for line in metric.splitlines() if line.startswith("| oracle (ceiling)"))
+    assert "**" not in oracle_row and oracle_row.endswith("| - |")  # highest AUBC on digits, yet not marked or ranked
+    assert "oracle gain share (%)" in details and "none on breastmnist" in details
+    margin_digits = next(line for line in details.splitlines() if line.startswith("| digits | margin |"))
+    assert margin_digits.split(" | ")[4] == "50"
+    latex = runner.invoke(app, ["report", str(oracle_folder), "--format", "latex"]).stdout
+    assert "oracle (ceiling)" in latex and "oracle gain share (\\%)" in latex
+
+
+def test_learning_curves_mark_the_oracle_and_the_best_single_strategy(oracle_folder):
+    an = load(oracle_folder)
+    fig = plots.learning_curves(an)
+    for ax, dataset, best in zip(fig.axes, ("breastmnist", "digits"), ("entropy", "margin")):
+        oracle = by_gid(ax)["oracle"]
+        assert oracle.get_label() == "oracle (ceiling)" and oracle.get_linestyle() == ":"
+        assert oracle.get_color() == "black"
+        reference = [line for line in ax.get_lines() if line.get_label().startswith("best single:")]
+        assert [line.get_label() for line in reference] == [f"best single: {best}"]  # autoal is a selector
+        expected = an.curves.query("dataset == @dataset and strategy == @best")["accuracy_mean"] * 100
+        assert reference[0].get_ydata() == pytest.approx(expected.to_numpy())
+        assert reference[0].get_linestyle() == "--" and reference[0].get_gid() is None

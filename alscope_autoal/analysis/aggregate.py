@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..roles import base_name, is_oracle
+
 JOB_KEYS = ["dataset", "setting", "profile", "strategy", "seed"]
 PANEL_KEYS = ["dataset", "setting", "profile"]  # one curve panel, one column of a table, one unit of ranking
 ARM_KEYS = PANEL_KEYS + ["strategy"]  # one mean over seeds
@@ -198,14 +200,60 @@ def ranks(summary: pd.DataFrame, metric: str = "aubc", with_profile: bool = Fals
     """Rank of each strategy (1 = best, ties share the mean rank) per panel on `metric`'s mean over seeds.
 
     Rows: strategies sorted by average rank; columns: one per panel, then "average" (over the panels where the
-    strategy has results) and "panels" (how many that is).
+    strategy has results) and "panels" (how many that is). Oracles are never ranked (`roles.ORACLES`).
     """
-    frame = summary.assign(panel=panel_names(summary, with_profile))
+    frame = summary[~summary["strategy"].map(is_oracle)]  # a ceiling, not a competitor
+    frame = frame.assign(panel=panel_names(frame, with_profile))
     table = frame.pivot(index="strategy", columns="panel", values=f"{metric}_mean").sort_index(axis=1)
     ranked = table.rank(axis=0, ascending=not HIGHER_IS_BETTER.get(metric, True), method="average")
     ranked["average"] = ranked.mean(axis=1)
     ranked["panels"] = table.notna().sum(axis=1)
     return ranked.sort_values(["average", "panels"], ascending=[True, False])
+
+
+def oracle_gain_share(summary: pd.DataFrame, metric: str = "aubc") -> pd.Series:
+    """Each arm's share of the oracle's gain over random, per panel on means over seeds:
+    (m_s - m_random) / (m_oracle - m_random), with m the `metric` (AUBC by default). Random scores 0 and the
+    oracle 1. With several oracle arms in a panel the best one is the ceiling. NaN where the panel has no oracle
+    or no random run, and where the oracle does not beat random (there is no gain to share; such panels are
+    listed by `oracle_not_above_random`).
+    """
+    floor, ceiling = random_and_oracle(summary, f"{metric}_mean")
+    span = (ceiling - floor).where(ceiling > floor)
+    return ((summary[f"{metric}_mean"] - floor) / span).rename("oracle_gain_share")
+
+
+def oracle_not_above_random(summary: pd.DataFrame, metric: str = "aubc") -> list[tuple]:
+    """Panels holding an oracle and random where the oracle does not beat random: no share is defined there."""
+    floor, ceiling = random_and_oracle(summary, f"{metric}_mean")
+    flat = summary[(ceiling <= floor).to_numpy()]
+    return sorted(flat[PANEL_KEYS].drop_duplicates().itertuples(index=False, name=None))
+
+
+def random_and_oracle(summary: pd.DataFrame, column: str) -> tuple[pd.Series, pd.Series]:
+    """For each row of `summary`: random's `column` in its panel, and the best oracle's (NaN without one)."""
+    def best_of(chosen: pd.Series) -> pd.Series:
+        best = summary[chosen].groupby(PANEL_KEYS)[column].max().rename("reference")
+        return summary.join(best, on=PANEL_KEYS)["reference"]
+
+    return best_of(summary["strategy"] == REFERENCE), best_of(summary["strategy"].map(is_oracle))
+
+
+def is_single(arm: str) -> bool:
+    """A single strategy: not random, not an oracle, not a selector among candidate strategies. The selectors
+    are listed with the candidate parser (importing it loads the strategy package, torch included)."""
+    from ..strategies.autoal.candidates import SELECTORS
+
+    return base_name(arm) not in {REFERENCE, *SELECTORS} and not is_oracle(arm)
+
+
+def best_single(summary: pd.DataFrame, metric: str = "aubc") -> pd.DataFrame:
+    """Per panel, the single strategy (`is_single`) with the best `metric` mean over seeds: the reference a
+    selector or an oracle should beat. Columns: the panel keys, strategy, and the metric's mean."""
+    column = f"{metric}_mean"
+    singles = summary[summary["strategy"].map(is_single)].dropna(subset=[column])
+    best = singles.loc[singles.groupby(PANEL_KEYS)[column].idxmax()] if len(singles) else singles
+    return best[PANEL_KEYS + ["strategy", column]].reset_index(drop=True)
 
 
 def paired_test(a: np.ndarray, b: np.ndarray) -> tuple[float, str]:

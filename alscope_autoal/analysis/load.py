@@ -12,6 +12,7 @@ import pandas as pd
 
 from ..errors import UserError
 from ..results import JOBS_DIR, read_results
+from ..roles import is_oracle
 from . import aggregate as agg
 
 REQUIRED = ["job_id", "dataset", "setting", "profile", "strategy", "seed", "round", "n_labeled", "accuracy",
@@ -85,5 +86,5 @@ def known(rows: pd.DataFrame, column: str, wanted: tuple[str, ...]) -> list[str]
 
 
 def order(strategy: str) -> tuple:
-    """Display order: the reference first, then alphabetical."""
-    return (strategy != agg.REFERENCE, strategy)
+    """Display order: the reference first, then alphabetical, oracles (ceilings) last."""
+    return (strategy != agg.REFERENCE, is_oracle(strategy), strategy)

@@ -15,9 +15,10 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from ..errors import UserError
+from ..roles import display_name
 from . import aggregate as agg
 from .load import Analysis
-from .style import styles
+from .style import BEST_SINGLE, styles
 
 PERCENT = 100  # accuracies are stored on a 0-1 scale and plotted in percent
 ALPHA = 0.05  # significance level marked in the win matrix
@@ -71,20 +72,32 @@ def label_bars(ax, bars, tops, fmt: str) -> None:
                     textcoords="offset points", ha="center", va="bottom", fontsize=8)
 
 
+def in_panel(frame: pd.DataFrame, key: tuple) -> pd.DataFrame:
+    return frame[(frame[agg.PANEL_KEYS] == pd.Series(key, agg.PANEL_KEYS)).all(axis=1)]
+
+
 def learning_curves(an: Analysis) -> Figure:
-    """Accuracy against labels, one panel per dataset and setting: mean over seeds, band of +-1 std."""
+    """Accuracy against labels, one panel per dataset and setting: mean over seeds, band of +-1 std. An oracle is
+    a dotted black ceiling; the best single strategy by AUBC (`aggregate.best_single`, shown or not) is repeated
+    as a grey dashed reference without a band or a gid."""
     data, style = an.curves[an.curves["strategy"].isin(drawn(an))], look(an)
     keys = agg.panels(data)
+    best = agg.best_single(an.summary)
     fig, axes = grid(len(keys))
     for ax, key in zip(axes, keys):
-        part = data[(data[agg.PANEL_KEYS] == pd.Series(key, agg.PANEL_KEYS)).all(axis=1)]
+        part = in_panel(data, key)
         for name in drawn(an):
             curve = part[part["strategy"] == name].sort_values("round")
             if curve.empty:
                 continue
             x, y, sd = curve["n_labeled"], curve["accuracy_mean"] * PERCENT, curve["accuracy_std"] * PERCENT
-            ax.plot(x, y, label=name, gid=name, markersize=4, **style[name])
+            ax.plot(x, y, label=display_name(name), gid=name, markersize=4, **style[name])
             ax.fill_between(x, y - sd.fillna(0), y + sd.fillna(0), color=style[name]["color"], alpha=0.12, lw=0)
+        for name in in_panel(best, key)["strategy"]:
+            curve = in_panel(an.curves, key)
+            curve = curve[curve["strategy"] == name].sort_values("round")
+            ax.plot(curve["n_labeled"], curve["accuracy_mean"] * PERCENT, label=f"best single: {name}", zorder=1.5,
+                    **BEST_SINGLE)
         low, high = int(part["n_seeds"].min()), int(part["n_seeds"].max())  # they differ while a sweep runs
         seeds = f"{low}" if low == high else f"{low}-{high}"
         ax.set(title=f"{panel_title(an, key)} ({seeds} seed{'s' * (high > 1)})", xlabel="labeled samples",
@@ -103,14 +116,14 @@ def aubc_bars(an: Analysis) -> Figure:
     width = max(3.2, 0.45 * len(an.strategies) + 1.5)
     fig, axes = grid(len(keys), width=width, ncols=max(1, min(3, int(16 // width))))
     for ax, key in zip(axes, keys):
-        part = data[(data[agg.PANEL_KEYS] == pd.Series(key, agg.PANEL_KEYS)).all(axis=1)]
+        part = in_panel(data, key)
         part = part.set_index("strategy").reindex([s for s in an.strategies if s in set(part["strategy"])])
         mean, sd = part["aubc_mean"] * PERCENT, part["aubc_std"].fillna(0) * PERCENT
         bars = ax.bar(range(len(part)), mean, yerr=sd, capsize=3, color=[style[s]["color"] for s in part.index])
         for bar, name in zip(bars, part.index):
             bar.set_gid(name)
         label_bars(ax, bars, mean + sd, "{:.1f}")
-        ax.set_xticks(range(len(part)), part.index, rotation=30, ha="right")
+        ax.set_xticks(range(len(part)), part.index.map(display_name), rotation=30, ha="right")
         low, high = (mean - sd).min(), (mean + sd).max()
         pad = max(high - low, 1.0) * 0.4
         ax.set_ylim(max(0.0, low - pad), min(100.0, high + pad))
@@ -152,11 +165,12 @@ def cost(an: Analysis) -> Figure:
         ax.set_axisbelow(True)
     for (left, right), key in zip(axes, keys):
         title = panel_title(an, key)
-        part = per_round[(per_round[agg.PANEL_KEYS] == pd.Series(key, agg.PANEL_KEYS)).all(axis=1)]
+        part = in_panel(per_round, key)
         for name in an.strategies:
             line = part[(part["strategy"] == name) & (part["seconds_mean"] > 0)]
             if not line.empty:
-                left.plot(line["round"], line["seconds_mean"], label=name, gid=name, markersize=4, **style[name])
+                left.plot(line["round"], line["seconds_mean"], label=display_name(name), gid=name, markersize=4,
+                          **style[name])
         left.set_yscale("log")
         left.set(title=f"{title}: selection time", xlabel="query round",
                  ylabel="selection time per round (s, log scale)")
@@ -169,7 +183,7 @@ def cost(an: Analysis) -> Figure:
 
 
 def cost_ratio_bars(ax, summary: pd.DataFrame, key: tuple, order: tuple, style: dict, title: str) -> None:
-    part = summary[(summary[agg.PANEL_KEYS] == pd.Series(key, agg.PANEL_KEYS)).all(axis=1)].set_index("strategy")
+    part = in_panel(summary, key).set_index("strategy")
     part = part.reindex([s for s in order if s in part.index]).dropna(subset=["cost_ratio_mean"])
     ax.set(title=f"{title}: total cost", ylabel=f"job time / {agg.COST_REFERENCE}'s")
     if part.empty:
@@ -183,7 +197,7 @@ def cost_ratio_bars(ax, summary: pd.DataFrame, key: tuple, order: tuple, style: 
         bar.set_gid(name)
     label_bars(ax, bars, part["cost_ratio_mean"] + part["cost_ratio_std"].fillna(0), "{:.2f}")
     ax.axhline(1.0, color="black", lw=0.8, ls=":")
-    ax.set_xticks(range(len(part)), part.index, rotation=30, ha="right")
+    ax.set_xticks(range(len(part)), part.index.map(display_name), rotation=30, ha="right")
     ax.set_ylim(0, (part["cost_ratio_mean"] + part["cost_ratio_std"].fillna(0)).max() * 1.2)
     ax.grid(axis="y", alpha=0.3)
 
@@ -204,7 +218,7 @@ def candidate_weights(an: Analysis) -> Figure | None:
             ax.plot(line["round"], y, label=name, gid=name, markersize=4, **style[name])
             if banded:
                 ax.fill_between(line["round"], y - sd, y + sd, color=style[name]["color"], alpha=0.12, lw=0)
-        ax.set(title=f"{key[3]} on {panel_title(an, key[:3])}", xlabel="query round",
+        ax.set(title=f"{display_name(key[3])} on {panel_title(an, key[:3])}", xlabel="query round",
                ylabel="mean weight of the candidate")
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
@@ -231,8 +245,8 @@ def win_heatmap(an: Analysis, metric: str = "aubc") -> Figure:
                 value = wm.wins.loc[row, col]
                 ax.text(j, i, f"{value:.2f}{star}", ha="center", va="center", fontsize=9,
                         color="white" if abs(value - 0.5) > 0.3 else "black")
-    ax.set_xticks(range(len(names)), names, rotation=35, ha="right")
-    ax.set_yticks(range(len(names)), names)
+    ax.set_xticks(range(len(names)), [display_name(n) for n in names], rotation=35, ha="right")
+    ax.set_yticks(range(len(names)), [display_name(n) for n in names])
     ax.set(xlabel="... beats this strategy", ylabel="this strategy ...")
     fig.colorbar(image, ax=ax, shrink=0.8, label="fraction of paired runs won (tie = ½)")
     n = int(np.nanmax(wm.n.to_numpy(float), initial=0))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..errors import UserError
+from ..roles import display_name, is_oracle
 from . import aggregate as agg
 from .load import Analysis
 from .render_tables import latex, markdown
@@ -34,6 +35,7 @@ COLUMNS = {
     "cost": Column("cost_ratio", f"cost / {agg.COST_REFERENCE}", 1, "{:.2f}", False),
 }
 METRIC_CHOICES = ("aubc", "final", "efficiency")
+SHARE = Column("oracle_gain_share", "oracle gain share (%)", 100, "{:.0f}", True)  # per arm, on means over seeds
 DASH = "-"
 
 
@@ -76,35 +78,72 @@ def with_panel(an: Analysis) -> pd.DataFrame:
 
 
 def metric_table(an: Analysis, metric: str) -> Table:
-    """Strategies x datasets of one metric (mean ± std over seeds), best per column, then the average rank."""
+    """Strategies x datasets of one metric (mean ± std over seeds), best per column, then the average rank.
+    Oracles follow the ranked strategies, marked as ceilings, unranked and never marked best."""
     column = check_metric(an, metric)
     frame = with_panel(an)
     rank = agg.ranks(an.shown(an.summary), column.metric, an.mixed_profiles)
-    means = frame.pivot(index="strategy", columns="panel", values=f"{column.metric}_mean").reindex(rank.index)
-    stds = frame.pivot(index="strategy", columns="panel", values=f"{column.metric}_std").reindex(rank.index)
+    order = list(rank.index) + [s for s in an.strategies if is_oracle(s)]
+    means = frame.pivot(index="strategy", columns="panel", values=f"{column.metric}_mean").reindex(order)
+    stds = frame.pivot(index="strategy", columns="panel", values=f"{column.metric}_std").reindex(order)
     cells = pd.DataFrame({p: [mean_std(m, s, column) for m, s in zip(means[p], stds[p])] for p in means.columns},
                          index=means.index)
-    best = means.apply(lambda col: best_mask(col, column.higher_is_better, column))
-    cells["avg. rank"] = rank["average"].map("{:.2f}".format)
-    best["avg. rank"] = best_mask(rank["average"], False)
-    return Table(f"{column.title}: mean ± std over seeds; best per column in bold", *labelled(cells, best))
+    best = means.apply(lambda col: ranked_best(col, column))
+    cells["avg. rank"] = rank["average"].reindex(order).map(lambda v: DASH if pd.isna(v) else f"{v:.2f}")
+    best["avg. rank"] = best_mask(rank["average"], False).reindex(order, fill_value=False)
+    cells.index = best.index = means.index.map(display_name)
+    return Table(f"{column.title}: mean ± std over seeds; best per column in bold{ceiling_note(order)}",
+                 *labelled(cells, best))
+
+
+def ranked_best(values: pd.Series, column: Column) -> pd.Series:
+    """`best_mask` among the ranked strategies only: an oracle (index entry) is never marked best."""
+    ranked = ~values.index.map(is_oracle).to_numpy(bool)
+    return best_mask(values[ranked], column.higher_is_better, column).reindex(values.index, fill_value=False)
+
+
+def ceiling_note(names) -> str:
+    oracles = [n for n in names if is_oracle(n)]
+    return f"; {', '.join(oracles)}: an oracle (unpaid labels), a ceiling, not ranked" if oracles else ""
 
 
 def details_table(an: Analysis) -> Table:
-    """Every metric per dataset x strategy; best per column within each dataset in bold."""
-    frame = with_panel(an)
+    """Every metric per dataset x strategy, best per column within each dataset in bold (oracles never). When the
+    results hold an oracle, each arm's share of its gain over random (AUBC) follows the AUBC column."""
+    share = has_oracle(an)
+    frame = with_panel(an).assign(oracle_gain_share=agg.oracle_gain_share(an.summary))
     cells, best = [], []
     for _, part in frame.groupby("panel", sort=True):
         part = part.set_index("strategy").reindex([s for s in an.strategies if s in set(part["strategy"])])
-        cell = pd.DataFrame({"dataset": part["panel"], "strategy": part.index, "seeds": part["n_seeds"].astype(str)})
+        cell = pd.DataFrame({"dataset": part["panel"], "strategy": part.index.map(display_name),
+                             "seeds": part["n_seeds"].astype(str)})
         mark = pd.DataFrame(False, index=part.index, columns=cell.columns)
         for c in COLUMNS.values():
             cell[c.title] = [mean_std(m, s, c) for m, s in zip(part[f"{c.metric}_mean"], part[f"{c.metric}_std"])]
-            mark[c.title] = best_mask(part[f"{c.metric}_mean"], c.higher_is_better, c)
+            mark[c.title] = ranked_best(part[f"{c.metric}_mean"], c)
+            if c.metric == "aubc" and share:
+                cell[SHARE.title] = [mean_std(v, float("nan"), SHARE) for v in part[SHARE.metric]]
+                mark[SHARE.title] = ranked_best(part[SHARE.metric], SHARE)
         cells.append(cell)
         best.append(mark)
-    return Table("All metrics: mean ± std over seeds; best per dataset in bold",
+    return Table("All metrics: mean ± std over seeds; best per dataset in bold" + (share_note(an) if share else ""),
                  pd.concat(cells, ignore_index=True), pd.concat(best, ignore_index=True))
+
+
+def has_oracle(an: Analysis) -> bool:
+    return bool(an.summary["strategy"].map(is_oracle).any())
+
+
+def share_note(an: Analysis) -> str:
+    """How the oracle gain share is defined, and the panels where it is not, because the oracle does not beat
+    random there."""
+    note = (f"; {SHARE.title}: (AUBC - random's) / (the oracle's - random's) on means over seeds "
+            f"({DASH} where a dataset lacks either)")
+    flat = agg.oracle_not_above_random(an.summary)
+    if flat:
+        names = agg.panel_names(pd.DataFrame(flat, columns=agg.PANEL_KEYS), an.mixed_profiles)
+        note += f"; none on {', '.join(names)}: the oracle does not beat random there"
+    return note
 
 
 def ranks_table(an: Analysis, metric: str) -> Table:
@@ -115,7 +154,8 @@ def ranks_table(an: Analysis, metric: str) -> Table:
     best = rank.drop(columns="panels").apply(lambda col: best_mask(col, False))
     cells["panels"] = rank["panels"].astype(str)
     best["panels"] = False
-    return Table(f"Ranks by {column.title} (1 = best; ties share the mean rank)", *labelled(cells, best))
+    return Table(f"Ranks by {column.title} (1 = best; ties share the mean rank){ceiling_note(an.strategies)}",
+                 *labelled(cells, best))
 
 
 def labelled(cells: pd.DataFrame, best: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -126,13 +166,17 @@ def labelled(cells: pd.DataFrame, best: pd.DataFrame) -> tuple[pd.DataFrame, pd.
 
 
 def tidy(an: Analysis, metric: str) -> pd.DataFrame:
-    """One row per dataset x strategy with numeric means and stds, the rank on `metric` and the average rank."""
+    """One row per dataset x strategy with numeric means and stds, the rank on `metric`, the average rank and the
+    share of the oracle's gain (AUBC, 0-1). Oracles are named as ceilings and have no rank."""
     column = check_metric(an, metric)
     frame = an.shown(an.summary).copy()
     rank = agg.ranks(frame, column.metric, an.mixed_profiles)
     panel = agg.panel_names(frame, an.mixed_profiles)
-    frame["rank"] = [rank.loc[s, p] for s, p in zip(frame["strategy"], panel)]
+    frame["rank"] = [rank.loc[s, p] if s in rank.index and p in rank.columns else float("nan")
+                     for s, p in zip(frame["strategy"], panel)]
     frame["average_rank"] = frame["strategy"].map(rank["average"])
+    frame["oracle_gain_share"] = agg.oracle_gain_share(an.summary)  # aligned on the summary's index
+    frame["strategy"] = frame["strategy"].map(display_name)
     return frame
 
 

@@ -2,18 +2,20 @@
 
 Known strategies own fixed slots, so a strategy keeps its look across runs too; others (and parameter variants
 such as 'autoal(temperature=0.5)') take the next free slots in alphabetical order. Random, the reference, is a
-dashed dark grey line.
+dashed dark grey line; an oracle, a ceiling rather than a competitor, a dotted black one without markers.
 """
 
 from __future__ import annotations
 
 from matplotlib import colormaps
 
+from ..roles import is_oracle
 from .aggregate import REFERENCE
 
 KNOWN = ["entropy", "margin", "least-confidence", "autoal", "vote", "vote-random", "kmeans", "bald", "var-ratio",
          "mean-std", "coreset", "badge"]
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p"]
+BEST_SINGLE = {"color": "0.6", "linestyle": (0, (6, 3)), "linewidth": 1.3}  # the best single strategy's curve
 
 
 def palette() -> list:
@@ -31,6 +33,9 @@ def styles(names) -> dict[str, dict]:
     for name in sorted(set(names)):
         if name == REFERENCE:
             out[name] = {"color": "#333333", "marker": "o", "linestyle": "--"}
+            continue
+        if is_oracle(name):
+            out[name] = {"color": "black", "marker": "", "linestyle": ":"}
             continue
         slot = slots[name] if name in slots else next(free)
         out[name] = {"color": colours[slot % len(colours)], "marker": MARKERS[slot % len(MARKERS)], "linestyle": "-"}

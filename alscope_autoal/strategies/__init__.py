@@ -7,6 +7,7 @@ from typing import Any
 
 from ..errors import UserError
 from ..registry import Registry
+from ..roles import ORACLES  # noqa: F401  (strategies that are ceilings, never ranked)
 from .base import QueryContext, ScoreStrategy, Strategy, top_k
 from .baselines import RandomSampling
 from .uncertainty import EntropySampling, LeastConfidence, MarginSampling
@@ -63,6 +64,9 @@ STRATEGIES.add("vote", "alscope_autoal.strategies.autoal:Vote",
                "top b by how many AutoAL candidates pick a sample (sanity baseline for AutoAL)")
 STRATEGIES.add("vote-random", "alscope_autoal.strategies.autoal:VoteRandom",
                "candidate picks under random per-sample weights: what AutoAL's released code amounts to")
+STRATEGIES.add("oracle", "alscope_autoal.strategies.oracle:Oracle",
+               "ORACLE (uses unpaid labels; a ceiling, never ranked): retrains on each candidate's batch (and "
+               "random ones) with true labels, keeps the best on a held-out split (after BoSS, Huseljic et al. 2026)")
 STRATEGIES.add("albl", "alscope_autoal.strategies.selectors:ALBL",
                "EXP4.P bandit over candidate strategies plus random, importance-weighted accuracy reward "
                "(Hsu & Lin, AAAI 2015, ALBL)")

@@ -1,0 +1,172 @@
+"""The look-ahead `oracle` (after BoSS, Huseljic et al., 2026): a ceiling for choosing among strategies.
+
+Each round it draws M batches of b pool samples: one from each candidate strategy, then uniformly random ones.
+For each batch it trains a fresh task model on the labeled set plus that batch with the batch's TRUE labels, scores
+the model on a held-out labeled split of the pool, and queries the batch that scored best. It reads labels nobody
+paid for (every batch's, and the held-out split's), so it shows what a perfect choice among these batches would
+gain; it is never ranked among strategies (`alscope_autoal.roles.ORACLES`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from ..errors import UserError
+from ..pool import Pool
+from ..seeds import derive_seed
+from ..training import forward_pool, train_model
+from .autoal.candidates import build_candidates, parse_candidates
+from .base import QueryContext
+
+RANDOM_SOURCE = "random"  # the source of the batches drawn uniformly from the pool
+
+
+def whole_number(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise UserError(f"oracle {name} must be a whole number of at least {minimum}, got {value!r}")
+    return value
+
+
+def pool_without(ctx: QueryContext, excluded: np.ndarray) -> tuple[QueryContext, np.ndarray]:
+    """The round's context with the `excluded` samples taken out of the pool, and the real pool index of each
+    sample it keeps. Candidates pick from it exactly as from the real pool (same model, labeled set and seeds)
+    but cannot pick, count or cluster an excluded sample."""
+    members = np.setdiff1d(np.arange(len(ctx.pool)), excluded)
+    pool = Pool(len(members), ctx.pool.is_unknown[members])
+    pool.labeled_round = ctx.pool.labeled_round[members].copy()
+    view = dataclasses.replace(ctx, pool=pool, x=ctx.x[torch.as_tensor(members, device=ctx.x.device)],
+                               y=ctx.y[torch.as_tensor(members)], _cache={})
+    return view, members
+
+
+class Oracle:
+    """Look-ahead selection among candidate batches with unpaid labels; see the module docstring.
+
+    candidates: the strategies that propose a batch each (default: AutoAL's seven); candidate_params: their
+    parameters, {name: {key: value}}. batches (M): how many batches are compared, the candidates' first, then
+    random ones (default: one per candidate plus one random). holdout: pool samples of known classes set aside
+    once per job (seeded) to score the retrained models on; never queried. retrain_epochs, retrain_min_steps:
+    a cheaper schedule for the look-ahead models (None: the profile's, so the winning batch's model is the one
+    the loop trains next).
+    """
+
+    def __init__(self, candidates: str | Sequence[str] | None = None, candidate_params: dict | None = None,
+                 batches: int | None = None, holdout: int = 200, retrain_epochs: int | None = None,
+                 retrain_min_steps: int | None = None):
+        self.candidates = parse_candidates(candidates, minimum=1, who="oracle")
+        self.strategies = build_candidates(self.candidates, candidate_params)
+        self.batches = whole_number("batches", len(self.candidates) + 1 if batches is None else batches, 1)
+        self.holdout_size = whole_number("holdout", holdout, 1)
+        schedule = {"epochs": retrain_epochs, "min_steps": retrain_min_steps}
+        self.schedule = {key: whole_number(f"retrain_{key}", value, 0)
+                         for key, value in schedule.items() if value is not None}
+        self.round_log: dict[str, Any] = {}
+        self._holdout: np.ndarray | None = None
+        self._holdout_job: tuple | None = None
+
+    def reserved_pool(self) -> int:
+        """Pool samples this strategy sets aside and never queries (bench checks the pool can spare them)."""
+        return self.holdout_size
+
+    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> np.ndarray:
+        """`rng` is not used: every draw comes from streams seeded by the job and the round, so repeated calls
+        for one round give the same picks."""
+        self.round_log = {}
+        unlabeled = ctx.pool.unlabeled_indices()
+        if budget >= len(unlabeled):
+            return unlabeled  # nothing to choose between
+        holdout = self.holdout(ctx, budget)
+        batches, sources = self.draw_batches(ctx, holdout, budget)
+        t0 = time.perf_counter()
+        scores = self.score_batches(ctx, batches, holdout)
+        best = max(range(len(batches)), key=lambda i: scores[i])  # the first of equal scores: deterministic
+        self.round_log = {
+            "oracle_best_batch": best,
+            **{f"autoal_weight_{name}": float(sources[best] == name) for name in self.candidates},
+            "oracle_holdout_accuracy": scores[best][0],
+            "oracle_retrain_seconds": time.perf_counter() - t0,
+        }
+        return batches[best]
+
+    def holdout(self, ctx: QueryContext, budget: int) -> np.ndarray:
+        """The held-out split, drawn at the job's first select (seeded by the job), minus any sample labeled since."""
+        job = (ctx.seed, len(ctx.pool))
+        if self._holdout is None or self._holdout_job != job:
+            self._holdout, self._holdout_job = self.draw_holdout(ctx), job
+        holdout = self._holdout[~ctx.pool.labeled_mask[self._holdout]]
+        left = len(ctx.pool.unlabeled_indices()) - len(holdout)
+        if left < budget:
+            raise UserError(f"oracle: with its {len(holdout)} held-out samples set aside the pool keeps {left} "
+                            f"unlabeled samples, fewer than the batch of {budget}; lower oracle.holdout")
+        return holdout
+
+    def draw_holdout(self, ctx: QueryContext) -> np.ndarray:
+        known = ctx.pool.unlabeled_indices()
+        known = known[~ctx.pool.is_unknown[known]]
+        if len(known) < self.holdout_size:
+            raise UserError(f"oracle holdout={self.holdout_size} is larger than the {len(known)} unlabeled samples "
+                            "of known classes; lower oracle.holdout")
+        draw = np.random.default_rng(derive_seed(ctx.seed, "oracle-holdout"))
+        return np.sort(draw.choice(known, self.holdout_size, replace=False))
+
+    def draw_batches(self, ctx: QueryContext, holdout: np.ndarray, budget: int) -> tuple[list[np.ndarray], list[str]]:
+        """M batches in real pool indices, none touching the held-out split, and the source of each."""
+        view, members = pool_without(ctx, holdout)
+        batches, sources = [], []
+        for name, strategy in list(zip(self.candidates, self.strategies))[:self.batches]:
+            own = np.random.default_rng(derive_seed(ctx.seed, "oracle-candidate", name, ctx.round))
+            batches.append(members[np.asarray(strategy.select(view, budget, own), dtype=np.int64)])
+            sources.append(name)
+        selectable = view.pool.unlabeled_indices()
+        for m in range(len(batches), self.batches):
+            draw = np.random.default_rng(derive_seed(ctx.seed, "oracle-random", ctx.round, m))
+            batches.append(members[draw.choice(selectable, budget, replace=False)])
+            sources.append(RANDOM_SOURCE)
+        return batches, sources
+
+    def score_batches(self, ctx: QueryContext, batches: list[np.ndarray], holdout: np.ndarray
+                      ) -> list[tuple[float, float]]:
+        """(held-out accuracy, minus mean cross-entropy) per batch: higher is better. Every model trains with the
+        same seed, so equal batches score the same and each distinct batch is trained once."""
+        seen: dict[bytes, tuple[float, float]] = {}
+        scores = []
+        for batch in batches:
+            key = np.sort(batch).tobytes()
+            if key not in seen:
+                seen[key] = self.score_batch(ctx, batch, holdout)
+            scores.append(seen[key])
+        return scores
+
+    def score_batch(self, ctx: QueryContext, batch: np.ndarray, holdout: np.ndarray) -> tuple[float, float]:
+        model = train_model(*self.training_set(ctx, batch), ctx.spec, ctx.profile.with_(**self.schedule),
+                            self.model_seed(ctx), ctx.device)
+        logits, _ = forward_pool(model, ctx.x[torch.as_tensor(holdout, device=ctx.x.device)], ctx.spec, ctx.device,
+                                 ctx.profile.eval_batch_size)
+        truth = ctx.oracle_targets(holdout)
+        accuracy = float((logits.argmax(1) == truth).float().mean())
+        return accuracy, -float(F.cross_entropy(logits, truth))
+
+    @staticmethod
+    def training_set(ctx: QueryContext, batch: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """The labeled samples plus the batch's known-class samples, in pool order as the loop trains on them;
+        labels of the batch come from the oracle."""
+        new = batch[~ctx.pool.is_unknown[batch]]
+        train = np.sort(np.concatenate([ctx.pool.trainable_indices(), new]))
+        paid = ctx.pool.labeled_mask[train]
+        targets = torch.empty(len(train), dtype=ctx.y.dtype)
+        targets[torch.as_tensor(paid)] = ctx.labeled_targets(train[paid])
+        targets[torch.as_tensor(~paid)] = ctx.oracle_targets(train[~paid])
+        return ctx.x[torch.as_tensor(train, device=ctx.x.device)], targets
+
+    @staticmethod
+    def model_seed(ctx: QueryContext) -> int:
+        """The seed the loop trains the next model with, so that the look-ahead models are the loop's own."""
+        if ctx.next_model_seed is not None:
+            return ctx.next_model_seed
+        return derive_seed(ctx.seed, "oracle-model", ctx.round)

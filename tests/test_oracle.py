@@ -1,0 +1,167 @@
+"""The look-ahead `oracle`: it keeps the batch whose retrained model scores best on its held-out split, never
+selects (or lets a candidate see) that split, is deterministic, and refuses impossible settings in one line."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from alscope_autoal.cli.app import app
+from alscope_autoal.data import load_dataset
+from alscope_autoal.errors import UserError
+from alscope_autoal.loop import run_job
+from alscope_autoal.pool import Pool
+from alscope_autoal.roles import ORACLES
+from alscope_autoal.strategies import STRATEGIES, make_strategy
+from alscope_autoal.strategies.oracle import Oracle
+from conftest import rng, smoke_spec
+
+runner = CliRunner()
+
+
+class OfClasses:
+    """A fake candidate: the first unlabeled samples (of the context it is given) whose class is in `classes`."""
+
+    def __init__(self, classes):
+        self.classes = list(classes)
+
+    def select(self, ctx, budget, generator):
+        unlabeled = ctx.pool.unlabeled_indices()
+        return unlabeled[np.isin(ctx.y[unlabeled].numpy(), self.classes)][:budget]
+
+
+class Spy:
+    """A fake candidate that records the pool it was shown and picks its first unlabeled samples."""
+
+    def __init__(self):
+        self.seen: list[tuple[int, int]] = []
+
+    def select(self, ctx, budget, generator):
+        self.seen.append((len(ctx.pool), len(ctx.pool.unlabeled_indices())))
+        return ctx.pool.unlabeled_indices()[:budget]
+
+
+def with_fakes(oracle: Oracle, fakes: dict) -> Oracle:
+    oracle.candidates, oracle.strategies = tuple(fakes), list(fakes.values())
+    return oracle
+
+
+def without_classes(ctx, missing, n_labeled: int = 40):
+    """The context with a labeled set holding no sample of the `missing` classes."""
+    y = ctx.y.numpy()
+    pool = Pool(len(ctx.pool), ctx.pool.is_unknown)
+    pool.label(np.flatnonzero(~np.isin(y, missing))[:n_labeled], 0)
+    ctx.pool = pool
+    return ctx
+
+
+@pytest.mark.parametrize("order", [("covered", "missing"), ("missing", "covered")])
+def test_oracle_keeps_the_batch_that_teaches_the_missing_classes(fresh_context, order):
+    ctx = without_classes(fresh_context, missing=[7, 8, 9])
+    fakes = {"missing": OfClasses([7, 8, 9]), "covered": OfClasses([0])}
+    oracle = with_fakes(Oracle(candidates="entropy,margin", batches=2, holdout=100, retrain_min_steps=60),
+                        {name: fakes[name] for name in order})
+    picked = oracle.select(ctx, 15, rng())
+    assert set(ctx.y[picked].tolist()) <= {7, 8, 9}
+    assert oracle.round_log["autoal_weight_missing"] == 1.0 and oracle.round_log["autoal_weight_covered"] == 0.0
+    assert oracle.round_log["oracle_best_batch"] == order.index("missing")
+
+
+def test_planted_scores_decide_and_cross_entropy_breaks_ties(fresh_context, monkeypatch):
+    oracle = Oracle(candidates="entropy,margin", batches=4, holdout=50)
+    offered = []
+
+    def planted(self, ctx, batch, holdout):
+        offered.append(batch)
+        return (0.9 if len(offered) == 4 else 0.5), -1.0  # the second random batch wins
+    monkeypatch.setattr(Oracle, "score_batch", planted)
+    picked = oracle.select(fresh_context, 10, rng())
+    assert np.array_equal(picked, offered[3]) and oracle.round_log["oracle_best_batch"] == 3
+    assert oracle.round_log["autoal_weight_entropy"] == oracle.round_log["autoal_weight_margin"] == 0.0
+
+    offered.clear()
+    monkeypatch.setattr(Oracle, "score_batch", lambda self, ctx, batch, holdout: (
+        offered.append(batch) or (0.5, -0.1 if len(offered) == 2 else -0.7)))  # equal accuracy, margin's CE lowest
+    oracle.select(fresh_context, 10, rng())
+    assert oracle.round_log["oracle_best_batch"] == 1 and oracle.round_log["autoal_weight_margin"] == 1.0
+
+
+def test_holdout_is_never_selected_nor_shown_to_candidates(fresh_context):
+    spy = Spy()
+    oracle = with_fakes(Oracle(candidates="entropy", holdout=120, retrain_min_steps=1), {"spy": spy})
+    pool, n_pool = fresh_context.pool, len(fresh_context.pool)
+    for round_ in range(3):
+        fresh_context.round = round_
+        n_unlabeled = len(pool.unlabeled_indices())
+        picked = oracle.select(fresh_context, 20, rng())
+        assert not np.isin(picked, oracle._holdout).any()
+        assert spy.seen[-1] == (n_pool - 120, n_unlabeled - 120)  # the candidates' pool lacks the held-out split
+        pool.label(picked, round_ + 1)
+    assert len(oracle._holdout) == 120 and not pool.labeled_mask[oracle._holdout].any()
+    assert not fresh_context.y[oracle._holdout].lt(0).any()  # known classes only: it is scored on them
+
+
+def test_same_round_same_picks(digits_context, fresh_context):
+    params = dict(candidates="entropy,kmeans", holdout=60, retrain_min_steps=5)
+    first, second = Oracle(**params), Oracle(**params)
+    picks = first.select(fresh_context, 12, rng(1))
+    assert np.array_equal(picks, first.select(fresh_context, 12, rng(2)))  # repeated call, other generator
+    other = digits_context.__class__(**{**fresh_context.__dict__, "_cache": {}})
+    assert np.array_equal(picks, second.select(other, 12, rng(3)))
+    assert first.round_log == pytest.approx({**second.round_log, "oracle_retrain_seconds":
+                                             first.round_log["oracle_retrain_seconds"]})
+
+
+def test_budget_above_the_pool_returns_everything_left(fresh_context):
+    pool = fresh_context.pool
+    pool.label(pool.unlabeled_indices()[:-30], 0)
+    assert sorted(Oracle(holdout=200).select(fresh_context, 30, rng())) == sorted(pool.unlabeled_indices())
+    with pytest.raises(UserError, match="lower oracle.holdout"):
+        Oracle(holdout=200).select(fresh_context, 10, rng())
+
+
+@pytest.mark.parametrize("params, expected", [
+    ({"batches": 0}, "batches must be a whole number of at least 1"),
+    ({"batches": -3}, "batches must be a whole number of at least 1"),
+    ({"holdout": 0}, "holdout must be a whole number of at least 1"),
+    ({"retrain_epochs": 1.5}, "retrain_epochs must be a whole number"),
+    ({"candidates": "autoal,entropy"}, "cannot be a candidate of oracle"),
+])
+def test_bad_parameters_are_one_line_user_errors(params, expected):
+    with pytest.raises(UserError, match=expected) as caught:
+        make_strategy("oracle", params)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("param, expected", [
+    ("oracle.holdout=100000", "oracle sets 100000 pool samples aside"),
+    ("oracle.batches=0", "batches must be a whole number of at least 1"),
+])
+def test_cli_refuses_before_any_job_runs(tmp_path, param, expected):
+    result = runner.invoke(app, ["bench", "--profile", "smoke", "--strategies", "random,oracle", "--strategy-param",
+                                 param, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and expected in lines[0], result.output
+    assert not (tmp_path / "out" / "jobs").exists()
+
+
+def test_a_real_smoke_job_logs_the_oracle_columns():
+    spec = smoke_spec("oracle", strategy_params=(("candidates", "entropy,margin,kmeans"), ("holdout", 100),
+                                                 ("retrain_min_steps", 5)))
+    rows = run_job(spec, load_dataset("digits"))
+    assert len(rows) == spec.rounds + 1
+    for row in rows[1:]:
+        weights = [row[f"autoal_weight_{name}"] for name in ("entropy", "margin", "kmeans")]
+        assert sum(weights) in (0.0, 1.0) and set(weights) <= {0.0, 1.0}  # the winner's candidate, if any
+        assert row["oracle_best_batch"] in range(4) and 0 <= row["oracle_holdout_accuracy"] <= 1
+        assert row["oracle_retrain_seconds"] > 0 and row["n_queried"] == spec.query_size
+        assert (weights.index(1.0) if 1.0 in weights else 3) == row["oracle_best_batch"]
+
+
+def test_oracles_are_registered_and_listed_as_ceilings():
+    assert ORACLES <= set(STRATEGIES.names())
+    assert STRATEGIES.describe("oracle").startswith("ORACLE (uses unpaid labels; a ceiling, never ranked):")
+    listed = runner.invoke(app, ["list", "strategies"]).output.strip().splitlines()
+    assert listed[-1].split()[0] == "oracle" and "ORACLE" in listed[-1]
