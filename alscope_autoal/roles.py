@@ -1,12 +1,17 @@
-"""Which strategies are oracles: the one list the registry, `autoal list`, the reports and the figures read.
+"""What role a strategy plays: the one list the registry, `autoal list`, the reports and the figures read.
 
 An oracle reads labels nobody paid for, so its numbers are a ceiling to measure others against, never a rank
-among strategies. This module imports nothing heavy (no torch), so the analysis code can use it.
+among strategies. A selector chooses among other strategies, so it is never "the best single candidate".
+This module imports nothing heavy (no torch), so the analysis code can use it.
 """
 
 from __future__ import annotations
 
 ORACLES = frozenset({"oracle"})
+# Strategies that choose among candidate strategies and take a `candidates` list (so cannot be one)...
+SELECTORS = ("autoal", "autoal-lookahead", "vote", "vote-random", "albl", "tailor", "oracle")
+# ... and one that switches between two fixed strategies: neither is a single strategy either.
+SWITCHES = ("tcm",)
 CEILING = "(ceiling)"  # how tables and figures mark an oracle's name
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..roles import base_name, is_oracle
+from ..roles import SELECTORS, SWITCHES, base_name, is_oracle
 
 JOB_KEYS = ["dataset", "setting", "profile", "strategy", "seed"]
 PANEL_KEYS = ["dataset", "setting", "profile"]  # one curve panel, one column of a table, one unit of ranking
@@ -240,11 +240,8 @@ def random_and_oracle(summary: pd.DataFrame, column: str) -> tuple[pd.Series, pd
 
 
 def is_single(arm: str) -> bool:
-    """A single strategy: not random, not an oracle, not a selector among candidate strategies. The selectors
-    are listed with the candidate parser (importing it loads the strategy package, torch included)."""
-    from ..strategies.autoal.candidates import SELECTORS
-
-    return base_name(arm) not in {REFERENCE, *SELECTORS} and not is_oracle(arm)
+    """A single strategy: not random, not an oracle, not a selector among candidate strategies nor a switch."""
+    return base_name(arm) not in {REFERENCE, *SELECTORS, *SWITCHES} and not is_oracle(arm)
 
 
 def best_single(summary: pd.DataFrame, metric: str = "aubc") -> pd.DataFrame:

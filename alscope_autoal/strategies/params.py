@@ -56,7 +56,8 @@ def with_candidates(params: dict[str, dict[str, Any]], strategies: tuple[str, ..
     """Give `--candidates` to every candidate mixer in the sweep (a NAME.candidates=... parameter wins)."""
     if candidates is None:
         return params
-    from .autoal.candidates import SELECTORS, parse_candidates
+    from ..roles import SELECTORS
+    from .autoal.candidates import parse_candidates
 
     mixers = [name for name in strategies if name in SELECTORS]
     if not mixers:

@@ -18,6 +18,7 @@ from scipy.stats import rankdata
 
 from ...errors import UserError
 from ...pool import Pool
+from ...roles import SELECTORS
 from ...seeds import derive_seed
 from ..base import QueryContext, ScoreStrategy
 
@@ -26,8 +27,6 @@ THRESHOLDS = ("shared", "per-strategy")
 # The AutoAL paper's seven candidates, in the paper's order; ablation subsets take the first k.
 PAPER_CANDIDATES = ("entropy", "margin", "least-confidence", "kmeans", "bald", "var-ratio", "mean-std")
 
-# Strategies that choose among candidate strategies (they take a `candidates` list) and so cannot be one.
-SELECTORS = ("autoal", "autoal-lookahead", "vote", "vote-random", "albl", "tailor", "oracle")
 
 
 def parse_candidates(candidates: str | Sequence[str] | None, minimum: int = 1,
