@@ -105,6 +105,22 @@ def test_mc_dropout_strategies_sample_passes_with_dropout_on_and_bn_frozen(digit
     assert mean_std(mc).max() > 0 and bald_score(mc).max() > 0
 
 
+def test_mc_dropout_masks_are_consistent_across_the_pool(monkeypatch):
+    """Consistent MC dropout (Kirsch et al. 2019): pass k draws ONE mask for the whole pool, so the same input
+    at two positions, even in different chunks, gets the same probabilities within a pass; passes differ."""
+    import alscope_autoal.strategies.base as base
+
+    monkeypatch.setattr(base, "MC_CHUNK", 3)  # positions 0 and 4 fall in different chunks
+    z = np.random.default_rng(0).normal(size=(6, 8))
+    z[4] = z[0]
+    ctx = synthetic(z, weight=np.random.default_rng(1).normal(size=(3, 8)), dropout=0.5)
+    mc = ctx.mc_probs(np.arange(6), 10)
+    assert torch.allclose(mc[:, 0], mc[:, 4], atol=1e-6)
+    assert not torch.allclose(mc[0, 0], mc[1, 0])
+    other_subset = ctx.mc_probs(np.array([0, 2]), 10)  # a pass is one draw of the weights, whatever the subset
+    assert torch.allclose(mc[:, 0], other_subset[:, 0], atol=1e-6)
+
+
 def test_passes_is_a_parameter_of_the_mc_strategies():
     z = np.random.default_rng(0).normal(size=(30, 4))
     for name in ("bald", "var-ratio", "mean-std", "max-entropy"):

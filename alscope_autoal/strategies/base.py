@@ -15,10 +15,52 @@ from torch import nn
 
 from ..pool import Pool
 from ..profiles import Profile
-from ..training import ImageSpec, enable_mc_dropout, forward_pool, normalise
+from ..training import ImageSpec, forward_pool, normalise
 
 
 MC_CHUNK = 8192  # rows per MC-dropout head pass
+
+
+class SharedDropoutMasks:
+    """Consistent MC dropout (Kirsch, van Amersfoort & Gal 2019): while active, every `nn.Dropout` of the model
+    multiplies its input by one Bernoulli keep-mask per pass, scaled by 1/(1-p) like `nn.Dropout`, and shared by
+    every row and chunk. `nn.Dropout` draws a mask per row, which makes pass k a different weight sample for each
+    sample; products over passes (BatchBALD's joint) then no longer estimate a joint prediction.
+
+    The model stays in eval mode (batch-norm frozen, the dropout layers themselves the identity) and forward
+    hooks apply the masks, so any head built from `nn.Dropout` layers works unchanged. A head without one has
+    nothing to sample and is refused.
+    """
+
+    def __init__(self, model: nn.Module, generator: torch.Generator):
+        self.model, self.generator = model, generator
+        self.layers = [m for m in model.modules() if isinstance(m, nn.Dropout)]
+        if not self.layers:
+            raise ValueError("MC dropout needs an nn.Dropout layer in the model's head; this model has none")
+        self.masks: dict[nn.Module, torch.Tensor] = {}
+        self.hooks: list = []
+
+    def new_pass(self) -> None:
+        self.masks = {}
+
+    def mask(self, layer: nn.Dropout, x: torch.Tensor) -> torch.Tensor:
+        """The pass's mask for `layer`, drawn on the CPU generator (same picks on any device) at first use."""
+        if layer not in self.masks:
+            keep = 1.0 - layer.p
+            drawn = torch.bernoulli(torch.full((1, *x.shape[1:]), keep), generator=self.generator)
+            self.masks[layer] = (drawn / keep if keep > 0 else drawn).to(x.device, x.dtype)
+        return self.masks[layer]
+
+    def __enter__(self) -> "SharedDropoutMasks":
+        self.model.eval()
+        self.hooks = [layer.register_forward_hook(lambda mod, inputs, _out: inputs[0] * self.mask(mod, inputs[0]))
+                      for layer in self.layers]
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for hook in self.hooks:
+            hook.remove()
+        self.hooks = []
 
 
 @dataclass
@@ -73,21 +115,21 @@ class QueryContext:
     def mc_probs(self, indices: np.ndarray, passes: int) -> torch.Tensor:
         """Softmax outputs of `passes` stochastic passes (dropout on, batch-norm frozen): (T, n, C).
 
-        The backbone is deterministic in eval mode, so embeddings are computed once and only the dropout and
-        classifier are sampled T times. Seeded per round, so selections are reproducible.
+        The backbone is deterministic in eval mode, so embeddings are computed once and only the head is sampled
+        T times. Each pass uses one dropout mask for every sample (consistent MC dropout), so pass k is one draw
+        of the weights. Seeded per round, so selections are reproducible.
         """
         key = ("mc", passes, indices.tobytes())
         if key not in self._cache:
             emb = self.embeddings(indices)
             out = torch.empty(passes, len(indices), self.n_classes)
-            enable_mc_dropout(self.model)
-            with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
-                torch.manual_seed(self.seed + self.round)
-                for t in range(passes):  # chunks bound the dropout temporaries to MC_CHUNK x d
+            masks = SharedDropoutMasks(self.model, torch.Generator().manual_seed(self.seed + self.round))
+            with masks:
+                for t in range(passes):  # chunks bound the head's temporaries to MC_CHUNK x d
+                    masks.new_pass()
                     for start in range(0, len(indices), MC_CHUNK):
                         chunk = emb[start:start + MC_CHUNK].to(self.device)
                         out[t, start:start + MC_CHUNK] = torch.softmax(self.model.head(chunk).float(), 1).cpu()
-            self.model.eval()
             self._cache[key] = out
         return self._cache[key]
 

@@ -1,7 +1,8 @@
 """Bayesian uncertainty from Monte-Carlo dropout (Gal & Ghahramani 2016): T stochastic passes with dropout active
 and batch-norm frozen. The task models put their only dropout layer right before the classifier, so
 `QueryContext.mc_probs` computes the deterministic backbone once and samples the head T times, which is exactly
-the distribution of T full stochastic passes at a fraction of the cost.
+the distribution of T full stochastic passes at a fraction of the cost. Each pass applies one dropout mask to the
+whole pool (consistent MC dropout), so a pass is one draw of the weights for every sample.
 """
 
 from __future__ import annotations
