@@ -201,11 +201,40 @@ def test_cluster_margin_takes_low_margins_from_distinct_clusters():
 
 
 def test_alfa_mix_picks_the_sample_whose_label_flips_towards_an_anchor():
-    z = [[1.0, 0.0], [0.0, 1.0], [0.52, 0.48], [5.0, 0.0], [0.0, 5.0]]
+    z = [[1.0, 0.0], [0.0, 1.0], [0.52, 0.48], [5.0, -5.0], [-5.0, 5.0]]  # far: margin 10 > distance to anchors
     ctx = synthetic(z, labeled=[0, 1], labels=[0, 1, 0, 0, 1])
     strategy = make_strategy("alfa-mix")
     assert strategy.select(ctx, 1, rng(0)).tolist() == [2]
     assert strategy.round_log == {"alfamix_candidates": 1}  # the far samples never flip
+
+
+def test_alfa_mix_interpolation_stays_within_eps_and_keeps_negative_alphas():
+    """The closed-form alpha* = eps' ||z* - z|| g / ||g|| / (z* - z) moves z along the loss gradient g by
+    eps' ||z* - z|| with eps' = eps / sqrt(d) (as the authors' code), never more than eps ||z* - z||; alphas
+    below 0 (g points away from the anchor) are kept, not clamped."""
+    gen = np.random.default_rng(3)
+    z, weight = gen.normal(size=(6, 4)), gen.normal(size=(3, 4))
+    ctx = synthetic(z, weight=weight)
+    anchors = torch.as_tensor(gen.normal(size=(3, 4)), dtype=torch.float32)
+    inputs, head = [], ctx.model.head
+    ctx.model.head = lambda x: inputs.append(x.detach().clone()) or head(x)
+    z = torch.as_tensor(z, dtype=torch.float32)
+    eps = 0.5
+    make_strategy("alfa-mix").changes(ctx, z, anchors, eps)
+    mixes = [x for x in inputs if not torch.equal(x, z)]
+    assert len(mixes) == len(anchors)
+    with torch.enable_grad():
+        zg = z.clone().requires_grad_(True)
+        logits = head(zg)
+        (grad,) = torch.autograd.grad(nn.functional.cross_entropy(logits, logits.argmax(1), reduction="sum"), zg)
+    negative_alphas = 0
+    for anchor, mix in zip(anchors, mixes):
+        step, diff = mix - z, anchor - z
+        expected = eps / 2 * diff.norm(dim=1, keepdim=True) * grad / grad.norm(dim=1, keepdim=True)
+        assert torch.allclose(step, expected, atol=1e-5)
+        assert (step.norm(dim=1) <= eps * diff.norm(dim=1) + 1e-6).all()
+        negative_alphas += int(((step / diff) < 0).sum())
+    assert negative_alphas > 0
 
 
 # ---- Bayesian batches, committees, perturbations, trained auxiliaries ---------------------------------------

@@ -4,6 +4,7 @@ ALFA-Mix (feature interpolation towards labeled anchors) and noise stability (Ga
 from __future__ import annotations
 
 import copy
+import math
 
 import numpy as np
 import torch
@@ -30,12 +31,23 @@ def loss_gradient(head: torch.nn.Module, z: torch.Tensor, pseudo: torch.Tensor) 
         return torch.autograd.grad(loss, z)[0]
 
 
+def interpolation_step(z: torch.Tensor, anchor: torch.Tensor, grad: torch.Tensor, eps: float) -> torch.Tensor:
+    """alpha * (z* - z) for the paper's closed-form alpha* = eps' ||z* - z|| g / ||g||, divided elementwise by
+    z* - z: a step of length eps' ||z* - z|| along the loss gradient g, the first-order maximiser of the loss over
+    steps no longer than that (which contains every alpha with ||alpha||_2 <= eps', since
+    ||alpha * (z* - z)|| <= ||alpha||_2 ||z* - z||). As in the authors' code eps' = eps / sqrt(d), the component
+    of a uniform alpha of L2 norm eps, and nothing is clipped: where g points away from the anchor, alpha is
+    negative and the step keeps that component. The division by z* - z cancels, so it is never computed."""
+    scale = eps / math.sqrt(z.shape[1]) * (anchor - z).norm(dim=1, keepdim=True)
+    return scale * grad / grad.norm(dim=1, keepdim=True).clamp_min(1e-12)
+
+
 class ALFAMix:
     """ALFA-Mix (Parvaneh et al. 2022): interpolate each unlabeled embedding z towards every class anchor z*
-    with the closed-form alpha of the paper (eps ||z* - z|| grad / ||grad||, divided elementwise by z* - z and
-    capped at eps); a sample whose predicted label changes for some anchor is a candidate. eps grows in
-    `alpha_step` increments until more than `budget` candidates are found; then k-means on the candidates'
-    normalised embeddings, one sample nearest each centre (as the authors' code), random top-up if short."""
+    with the paper's closed-form alpha (`interpolation_step`); a sample whose predicted label changes for some
+    anchor is a candidate. eps grows in `alpha_step` increments until more than `budget` candidates are found;
+    then k-means on the candidates' normalised embeddings, one sample nearest each centre (as the authors'
+    code), random top-up if short."""
 
     def __init__(self, alpha_step: float = 1 / 32):
         self.alpha_step = alpha_step
@@ -49,12 +61,10 @@ class ALFAMix:
             with torch.no_grad():
                 pred = head(zc).argmax(1)
             grad = loss_gradient(head, zc, pred)
-            scale = eps * grad / grad.norm(dim=1, keepdim=True).clamp_min(1e-12)
             with torch.no_grad():
                 for anchor in anchors:
-                    diff = anchor - zc
-                    alpha = (scale * diff.norm(dim=1, keepdim=True) / (diff + 1e-8)).clamp(0, eps)
-                    out[start:start + step] |= (head(zc + alpha * diff).argmax(1) != pred).cpu()
+                    mixed = zc + interpolation_step(zc, anchor, grad, eps)
+                    out[start:start + step] |= (head(mixed).argmax(1) != pred).cpu()
         return out
 
     def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> np.ndarray:
