@@ -259,6 +259,18 @@ def test_noise_stability_prefers_the_sample_on_the_decision_boundary():
     assert pick("noise-stability", ctx, 1, samples=5, noise_scale=0.05) == [2]
 
 
+def test_noise_stability_spreads_its_batch_over_distinct_deviations():
+    """Li et al. 2024 run k-center greedy on the concatenated output deviations: of two identical unstable
+    samples it takes one, then the sample that deviates the other way, not the duplicate (top-b takes both)."""
+    ctx = synthetic(np.zeros((5, 2)), weight=[[1.0, 0.0], [0.0, 1.0]])
+    # z = (x / 255 - 0.5) / 0.1: samples 0, 1 at z = (1.6, 1.6), sample 2 at -0.9 of that, 3 and 4 saturated
+    ctx.x = torch.tensor([[168, 168], [168, 168], [91, 91], [250, 0], [0, 250]], dtype=torch.uint8).view(5, 2, 1, 1)
+    ctx.spec = ImageSpec(2, 2, torch.full((2,), 0.5), torch.full((2,), 0.1), False)
+    ctx._cache.clear()
+    picked = pick("noise-stability", ctx, 2, samples=5, noise_scale=0.05)
+    assert 2 in picked and len(set(picked) & {0, 1}) == 1
+
+
 def test_ensemble_committee_holds_the_loop_model_and_differently_seeded_members(digits_context):
     from alscope_autoal.strategies.committee import EnsembleVarRatio
 
