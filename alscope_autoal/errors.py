@@ -10,3 +10,10 @@ class UserError(Exception):
 
 class DataError(UserError):
     """A dataset file is missing or unreadable."""
+
+
+class DamagedResults(UserError):
+    """Result files under a job's final name that do not read back. One line like any user error, but exit code 1
+    (as for failed jobs): the input was right, the files on disk are not."""
+
+    exit_code = 1

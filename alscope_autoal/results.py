@@ -1,12 +1,16 @@
 """Result files: one Parquet file per finished job (one row per round), provenance in the footer metadata.
 
 A job counts as done only when its file reads back. Files are written under a temporary name in the same folder
-and renamed into place, so an interrupted write never leaves a half file under a job's name.
+(`.<job id>.<random>.tmp`) and renamed into place, so an interrupted write never leaves a half file under a job's
+name: a `jobs/*.parquet` file that does not read back is damaged (truncated on a full disk, copied badly, edited),
+never a write in progress. Damaged files are reported, never skipped in silence, and never deleted: a rerun of
+their job first moves them to `jobs/damaged/`.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import os
 import subprocess
@@ -20,10 +24,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .errors import UserError
+from .errors import DamagedResults, UserError
 from .spec import JobSpec
 
 JOBS_DIR = "jobs"
+DAMAGED_DIR = "damaged"  # inside JOBS_DIR: damaged result files set aside before their job reruns
 META_KEY = b"alscope_autoal"
 PACKAGES = ("alscope-autoal", "torch", "torchvision", "numpy", "pandas", "pyarrow", "medmnist", "scikit-learn")
 
@@ -72,6 +77,7 @@ def numerics() -> dict[str, Any]:
 def write_job(out_dir: Path, spec: JobSpec, rows: list[dict[str, Any]], meta: dict[str, Any]) -> Path:
     """Write a job's rows atomically: temporary file in the same folder, then `os.replace`."""
     path = job_path(out_dir, spec)
+    set_aside_if_damaged(path)
     columns = dict.fromkeys(key for row in rows for key in row)  # from_pylist would keep row 0's keys only
     table = pa.Table.from_pylist([{key: row.get(key) for key in columns} for row in rows])
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), META_KEY: json.dumps(meta)})
@@ -99,13 +105,57 @@ def write_atomically(path: Path, write: Callable[[str], None]) -> None:
             os.unlink(tmp)
 
 
-def is_done(out_dir: Path, spec: JobSpec) -> bool:
-    """A job is done when its file exists and its footer reads back (a corrupt file is redone)."""
-    path = job_path(out_dir, spec)
+def reads_back(path: Path) -> bool:
+    """Whether a result file reads back whole: a Parquet footer and at least one row."""
     try:
-        return path.is_file() and pq.read_metadata(path).num_rows > 0
+        return pq.read_table(path).num_rows > 0
     except (OSError, pa.ArrowException):
         return False
+
+
+def is_damaged(path: Path) -> bool:
+    """A file under a job's final name that does not read back (temporaries never carry that name)."""
+    return path.is_file() and not reads_back(path)
+
+
+def is_done(out_dir: Path, spec: JobSpec) -> bool:
+    """A job is done when its file exists and reads back (a damaged file is redone, after being set aside)."""
+    path = job_path(out_dir, spec)
+    return path.is_file() and reads_back(path)
+
+
+def set_aside_if_damaged(path: Path) -> Path | None:
+    """Move a damaged result file to `jobs/damaged/` (never over another file there); returns where it went."""
+    return set_aside(path) if is_damaged(path) else None
+
+
+def set_aside(path: Path) -> Path | None:
+    """Move `path` into DAMAGED_DIR beside it under a free name (`NAME`, then `STEM.1.parquet`, ...); None when
+    another process moved it first. A hard link claims the name atomically, so two sweeps never overwrite each
+    other's copy (where the file system has no hard links, a rename to a name checked free)."""
+    folder = path.parent / DAMAGED_DIR
+    folder.mkdir(exist_ok=True)
+    for number in itertools.count():
+        target = folder / (path.name if number == 0 else f"{path.stem}.{number}{path.suffix}")
+        if not target.exists() and claim(path, target):
+            return target
+        if not path.exists():
+            return None
+
+
+def claim(path: Path, target: Path) -> bool:
+    """Give `path` the new name `target` unless `target` exists meanwhile."""
+    try:
+        os.link(path, target)
+    except FileExistsError:
+        return False
+    except FileNotFoundError:
+        return False  # gone: another sweep moved it
+    except OSError:
+        os.replace(path, target)  # no hard links here
+        return True
+    path.unlink(missing_ok=True)
+    return True
 
 
 def read_metadata(path: Path) -> dict[str, Any]:
@@ -113,20 +163,60 @@ def read_metadata(path: Path) -> dict[str, Any]:
 
 
 def result_files(results_dir: Path) -> list[Path]:
+    """The files under a job's final name in RESULTS_DIR/jobs (not the set-aside ones, not temporaries)."""
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise UserError(f"no results folder at {results_dir}: run 'autoal bench --out {results_dir}' first")
-    return sorted((results_dir / JOBS_DIR).glob("*.parquet"))
+    return sorted(path for path in (results_dir / JOBS_DIR).glob("*.parquet") if path.is_file())
 
 
-def read_results(results_dir: Path) -> pd.DataFrame:
-    """Every finished job's rows as one table (files that fail to read are skipped: a sweep may be running)."""
-    frames = []
+def damaged_files(results_dir: Path) -> list[Path]:
+    return [path for path in result_files(results_dir) if not reads_back(path)]
+
+
+def read_tables(results_dir: Path) -> tuple[list[pd.DataFrame], list[Path]]:
+    """(one frame per readable result file, the damaged files)."""
+    frames, damaged = [], []
     for path in result_files(results_dir):
         try:
-            frames.append(pq.read_table(path).to_pandas())
+            frame = pq.read_table(path).to_pandas()
         except (OSError, pa.ArrowException):
-            continue
+            frame = None
+        if frame is None or frame.empty:
+            damaged.append(path)
+        else:
+            frames.append(frame)
+    return frames, damaged
+
+
+def read_results(results_dir: Path, skip_damaged: bool = False) -> pd.DataFrame:
+    """Every finished job's rows as one table. Damaged result files raise `DamagedResults` (naming them), unless
+    `skip_damaged`; `read_results_and_damage` also returns them."""
+    return read_results_and_damage(results_dir, skip_damaged)[0]
+
+
+def read_results_and_damage(results_dir: Path, skip_damaged: bool = False) -> tuple[pd.DataFrame, list[Path]]:
+    """(every readable job's rows as one table, the damaged files skipped: only with `skip_damaged`)."""
+    frames, damaged = read_tables(results_dir)
+    if damaged and (not skip_damaged or not frames):
+        raise DamagedResults(damage_message(results_dir, damaged, nothing_else=not frames))
     if not frames:
         raise UserError(f"no result files in {results_dir}/{JOBS_DIR}: run 'autoal bench --out {results_dir}'")
-    return pd.concat(frames, ignore_index=True)
+    return pd.concat(frames, ignore_index=True), damaged
+
+
+def damage_message(results_dir: Path, damaged: list[Path], nothing_else: bool = False,
+                   hint: str | None = None) -> str:
+    """One line: how many damaged files, which, and what to do."""
+    if hint is None:
+        hint = ("nothing else to read; " if nothing_else else "pass --skip-damaged to use the others, or ") + (
+            f"rerun the sweep's 'autoal bench' with --out {results_dir}: it moves them to "
+            f"{Path(results_dir) / JOBS_DIR / DAMAGED_DIR} and reruns their jobs")
+    return f"{len(damaged)} damaged result file(s) in {Path(results_dir) / JOBS_DIR} (not readable as Parquet): " \
+           f"{name_list(damaged)}; {hint}"
+
+
+def name_list(paths: list[Path], shown: int = 10) -> str:
+    names = ", ".join(path.name for path in paths[:shown])
+    return names + (f" and {len(paths) - shown} more ('autoal status --json' lists all)" if len(paths) > shown
+                    else "")

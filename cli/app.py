@@ -91,6 +91,10 @@ def bench(
             stderr.print(f"no failed jobs recorded in {out}: nothing to retry")
             return
         stdout.print(summary_table(sweep_summary(out, outcome)))
+    if outcome.set_aside:
+        stderr.print(f"moved {len(outcome.set_aside)} damaged result file(s) to {out / 'jobs' / 'damaged'} (kept, "
+                     f"not deleted) and reran their jobs: {', '.join(p.name for p in outcome.set_aside)}",
+                     highlight=False, soft_wrap=True)
     stderr.print(f"results: {out / 'jobs'} ({len(outcome.ran)} run, {len(outcome.skipped)} already there)")
     if outcome.failed:
         stderr.print(f"[red]{len(outcome.failed)} job(s) failed[/red]; details in {out / 'failures'}; "

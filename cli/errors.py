@@ -1,4 +1,5 @@
-"""Turn user mistakes into one-line errors with exit code 2, and Ctrl-C into exit code 130."""
+"""Turn user mistakes into one-line errors with exit code 2 (1 for damaged result files), and Ctrl-C into exit
+code 130."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ def user_errors(interrupt_hint: str = ""):
         yield
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        raise typer.Exit(EXIT_USAGE) from None
+        raise typer.Exit(getattr(exc, "exit_code", EXIT_USAGE)) from None
     except KeyboardInterrupt:
         print(f"interrupted{': ' + interrupt_hint if interrupt_hint else ''}", file=sys.stderr)
         raise typer.Exit(EXIT_INTERRUPTED) from None

@@ -18,6 +18,19 @@ Strategies = Annotated[Optional[str], typer.Option(
 Profile = Annotated[Optional[str], typer.Option(help="Use only this profile's results. [default: the only one]",
                                                 show_default=False)]
 AllowMixed = Annotated[bool, typer.Option("--allow-mixed-profiles", help="Show several profiles side by side (never pooled).")]
+SkipDamaged = Annotated[bool, typer.Option("--skip-damaged", help="Leave out result files that do not read back "
+                                           "(they are still named on stderr) instead of stopping with exit code 1.")]
+
+
+def damage_note(results_dir: Path, analysis, skip_damaged: bool) -> None:
+    """With --skip-damaged, one line on stderr: the damaged files left out, or that there were none."""
+    from alscope_autoal.results import JOBS_DIR, damage_message
+
+    if analysis.damaged:
+        typer.echo("warning: " + damage_message(results_dir, list(analysis.damaged),
+                                                hint="left out (--skip-damaged)"), err=True)
+    elif skip_damaged:
+        typer.echo(f"--skip-damaged: no damaged result files in {results_dir / JOBS_DIR}", err=True)
 
 
 def plot(
@@ -29,6 +42,7 @@ def plot(
     strategies: Strategies = None,
     profile: Profile = None,
     allow_mixed_profiles: AllowMixed = False,
+    skip_damaged: SkipDamaged = False,
     dpi: Annotated[int, typer.Option(help="Resolution of raster formats.")] = 200,
 ) -> None:
     """Draw learning curves, AUBC bars, average ranks, cost, AutoAL's candidate weights and the win matrix."""
@@ -39,8 +53,10 @@ def plot(
     from alscope_autoal.analysis.plots import save_figures
 
     with user_errors():
-        analysis = load(results_dir, split_list(datasets), split_list(strategies), profile, allow_mixed_profiles)
+        analysis = load(results_dir, split_list(datasets), split_list(strategies), profile, allow_mixed_profiles,
+                        skip_damaged)
         written, skipped = save_figures(analysis, out or results_dir / "figures", split_list(format) or (), dpi)
+    damage_note(results_dir, analysis, skip_damaged)
     for path in written:
         print(path)
     for note in skipped:

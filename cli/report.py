@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from .errors import split_list, user_errors
-from .plot import AllowMixed, Datasets, Profile, ResultsDir, Strategies
+from .plot import AllowMixed, Datasets, Profile, ResultsDir, SkipDamaged, Strategies, damage_note
 
 
 class Format(str, Enum):
@@ -36,14 +36,17 @@ def report(
     strategies: Strategies = None,
     profile: Profile = None,
     allow_mixed_profiles: AllowMixed = False,
+    skip_damaged: SkipDamaged = False,
 ) -> None:
     """Tables of mean ± std over seeds per dataset x strategy, the best per column marked, and ranks."""
     from alscope_autoal.analysis.load import load
     from alscope_autoal.analysis.report import render
 
     with user_errors():
-        analysis = load(results_dir, split_list(datasets), split_list(strategies), profile, allow_mixed_profiles)
+        analysis = load(results_dir, split_list(datasets), split_list(strategies), profile, allow_mixed_profiles,
+                        skip_damaged)
         text = render(analysis, format.value, metric.value)
+    damage_note(results_dir, analysis, skip_damaged)
     if out is None:
         typer.echo(text, nl=False)
         return

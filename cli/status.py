@@ -33,7 +33,15 @@ def status_json(state) -> dict:
     jobs += [{"job_id": spec.job_id, "label": spec.label, "state": "failed", "error": record["error"]}
              for spec, record in state.failed]
     jobs += [{"job_id": spec.job_id, "label": spec.label, "state": "pending"} for spec in state.pending]
-    return {"done": len(state.done), "failed": len(state.failed), "pending": len(state.pending), "jobs": jobs}
+    jobs += [{"job_id": spec.job_id, "label": spec.label, "state": "damaged"} for spec in state.damaged]
+    return {"done": len(state.done), "failed": len(state.failed), "pending": len(state.pending),
+            "damaged": len(state.damaged), "damaged_files": [str(path) for path in state.damaged_files], "jobs": jobs}
+
+
+def states(state) -> list[tuple[str, list]]:
+    """(state name, its job specs); "damaged" only when some job has a damaged result file."""
+    named = [("done", state.done), ("failed", [s for s, _ in state.failed]), ("pending", state.pending)]
+    return named + ([("damaged", state.damaged)] if state.damaged else [])
 
 
 def print_status(results_dir: Path, state) -> None:
@@ -41,25 +49,42 @@ def print_status(results_dir: Path, state) -> None:
 
     from .render import stdout
 
-    stdout.print(f"{results_dir}: {state.total} job(s): {len(state.done)} done, {len(state.failed)} failed, "
-                 f"{len(state.pending)} pending", highlight=False)
+    named = states(state)
+    stdout.print(f"{results_dir}: {state.total} job(s): " + ", ".join(f"{len(specs)} {name}" for name, specs in named),
+                 highlight=False)
     counts = Counter()
-    for name, specs in [("done", state.done), ("failed", [s for s, _ in state.failed]), ("pending", state.pending)]:
+    for name, specs in named:
         counts.update((group(spec), name) for spec in specs)
     table = Table()
-    for column in ["dataset", "setting", "profile", "strategy", "done", "failed", "pending"]:
-        table.add_column(column, justify="right" if column in ("done", "failed", "pending") else "left")
+    for column in ["dataset", "setting", "profile", "strategy"]:
+        table.add_column(column)
+    for name, _ in named:
+        table.add_column(name, justify="right")
     for key in sorted({key for key, _ in counts}):
-        table.add_row(*key, *(str(counts[key, name]) for name in ("done", "failed", "pending")))
+        table.add_row(*key, *(str(counts[key, name]) for name, _ in named))
     if counts:
         stdout.print(table)
+    if state.damaged_files:
+        print_damage(results_dir, state.damaged_files)
     for spec, record in state.failed:
         stdout.print(f"[red]failed[/red] {spec.label} ({spec.job_id}): {record['error']}", highlight=False)
     if state.failed:
         stdout.print(f"rerun the failed jobs: {retry_command(results_dir)}", highlight=False)
-    if state.pending:
+    if state.pending or state.damaged:
         hint = "; ".join(state.commands) or "the sweep's 'autoal bench' command with the same --out"
-        stdout.print(f"run the pending jobs (finished ones are skipped): {hint}", highlight=False)
+        unfinished = " and ".join(name for name, specs in named[2:] if specs)
+        stdout.print(f"run the {unfinished} jobs (finished ones are skipped): {hint}", highlight=False)
+
+
+def print_damage(results_dir: Path, damaged: list) -> None:
+    from alscope_autoal.results import damage_message
+
+    from .render import stdout
+
+    hint = ("not done: the next 'autoal bench' that reruns their jobs moves them to "
+            f"{results_dir / 'jobs' / 'damaged'} first")
+    stdout.print(f"[red]damaged[/red] {damage_message(results_dir, damaged, hint=hint)}", highlight=False,
+                 soft_wrap=True)
 
 
 def group(spec) -> tuple[str, str, str, str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import UserError
-from ..results import JOBS_DIR, read_results
+from ..results import JOBS_DIR, read_results_and_damage
 from ..roles import is_oracle
 from . import aggregate as agg
 
@@ -29,22 +29,25 @@ class Analysis:
     curves: pd.DataFrame
     strategies: tuple[str, ...]
     mixed_profiles: bool
+    damaged: tuple[Path, ...] = ()  # damaged result files left out (only when asked to skip them)
 
     def shown(self, frame: pd.DataFrame) -> pd.DataFrame:
         return frame[frame["strategy"].isin(self.strategies)]
 
 
 def load(results_dir: Path, datasets: tuple[str, ...] | None = None, strategies: tuple[str, ...] | None = None,
-         profile: str | None = None, allow_mixed_profiles: bool = False) -> Analysis:
-    """Read RESULTS_DIR/jobs/*.parquet (finished jobs only, so a running sweep is fine) and aggregate."""
-    rows = checked(agg.label_strategies(read_results(results_dir)), Path(results_dir))
+         profile: str | None = None, allow_mixed_profiles: bool = False, skip_damaged: bool = False) -> Analysis:
+    """Read RESULTS_DIR/jobs/*.parquet (finished jobs only, so a running sweep is fine) and aggregate. Damaged
+    result files raise `DamagedResults` unless `skip_damaged` (they are then listed in `damaged`)."""
+    raw, damaged = read_results_and_damage(results_dir, skip_damaged)
+    rows = checked(agg.label_strategies(raw), Path(results_dir))
     rows = pick_profile(rows, profile, allow_mixed_profiles)
     if datasets:
         rows = rows[rows["dataset"].isin(known(rows, "dataset", datasets))]
     shown = known(rows, "strategy", strategies) if strategies else sorted(rows["strategy"].unique(), key=order)
     jobs = agg.job_metrics(rows)
     return Analysis(rows, jobs, agg.arm_summary(jobs), agg.curves(rows), tuple(shown),
-                    rows["profile"].nunique() > 1)
+                    rows["profile"].nunique() > 1, tuple(damaged))
 
 
 def checked(rows: pd.DataFrame, results_dir: Path) -> pd.DataFrame:

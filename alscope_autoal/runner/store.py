@@ -4,6 +4,7 @@ Layout of a results folder (every file written under a temporary name, then rena
 sees half a file, and two drivers writing the same file leave one whole copy):
 
     jobs/<job_id>.parquet      one per finished job (results.py)
+    jobs/damaged/<name>        result files that did not read back, set aside when their job was rerun
     failures/<job_id>.json     one per job whose last attempt failed: spec, error, traceback
     sweeps/<sweep_id>.json     one per planned sweep: its job specs and the command that ran it
 
@@ -23,7 +24,7 @@ from typing import Any
 import pyarrow as pa
 
 from ..errors import UserError
-from ..results import JOBS_DIR, is_done, read_metadata, write_atomically
+from ..results import JOBS_DIR, is_done, job_path, read_metadata, reads_back, set_aside_if_damaged, write_atomically
 from ..spec import JobSpec
 
 FAILURES_DIR = "failures"
@@ -126,17 +127,27 @@ def split_done(specs: list[JobSpec], out_dir: Path) -> tuple[list[JobSpec], list
     return [spec for spec in unique if spec.job_id not in finished], done
 
 
+def set_aside_damaged(specs: list[JobSpec], out_dir: Path) -> list[Path]:
+    """Move the damaged result files of these jobs to `jobs/damaged/` (so their jobs rerun); where they went."""
+    moved = (set_aside_if_damaged(job_path(out_dir, spec)) for spec in specs)
+    return [path for path in moved if path is not None]
+
+
 @dataclass
 class SweepStatus:
-    """Every job a results folder knows about, by state."""
+    """Every job a results folder knows about, by state. A job whose result file is damaged is not done: it is
+    in `damaged` (or `failed` when its last attempt failed), and the file's path is in `damaged_files`, with those
+    of damaged files whose job is known nowhere else."""
     done: list[JobSpec] = field(default_factory=list)
     failed: list[tuple[JobSpec, dict[str, Any]]] = field(default_factory=list)  # (spec, failure record)
     pending: list[JobSpec] = field(default_factory=list)
+    damaged: list[JobSpec] = field(default_factory=list)
+    damaged_files: list[Path] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)  # the commands that planned these sweeps
 
     @property
     def total(self) -> int:
-        return len(self.done) + len(self.failed) + len(self.pending)
+        return len(self.done) + len(self.failed) + len(self.pending) + len(self.damaged)
 
 
 def sweep_status(out_dir: Path) -> SweepStatus:
@@ -155,16 +166,20 @@ def sweep_status(out_dir: Path) -> SweepStatus:
     records = failure_records(out_dir)
     for record in records.values():
         known.setdefault(record["job_id"], spec_from_record(record))
-    finished = {path.stem: path for path in (out_dir / JOBS_DIR).glob("*.parquet")}
-    for job_id in sorted(finished.keys() - known.keys()):
-        spec = spec_from_result(finished[job_id])
+    files = {path.stem: path for path in (out_dir / JOBS_DIR).glob("*.parquet") if path.is_file()}
+    readable = {job_id for job_id, path in files.items() if reads_back(path)}
+    status.damaged_files = sorted(files[job_id] for job_id in files.keys() - readable)
+    for job_id in sorted(readable - known.keys()):
+        spec = spec_from_result(files[job_id])
         if spec is not None:
             known[job_id] = spec
     for job_id, spec in known.items():
-        if job_id in finished and is_done(out_dir, spec):
+        if job_id in readable:
             status.done.append(spec)
         elif job_id in records:
             status.failed.append((spec, records[job_id]))
+        elif job_id in files:
+            status.damaged.append(spec)
         else:
             status.pending.append(spec)
     return status

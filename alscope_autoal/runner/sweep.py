@@ -13,7 +13,7 @@ from pathlib import Path
 from ..errors import UserError
 from ..spec import JobSpec
 from .core import Reporter, SilentReporter, SweepOutcome, run_sequential
-from .store import remove_stale_temporaries, split_done, write_manifest
+from .store import remove_stale_temporaries, set_aside_damaged, split_done, write_manifest
 
 BACKENDS = ("local", "ray")
 
@@ -42,17 +42,21 @@ class RunOptions:
 
 def run_sweep(specs: list[JobSpec], out_dir: Path, data_dir: Path | None = None, download: bool = False,
               reporter: Reporter | None = None, options: RunOptions = RunOptions()) -> SweepOutcome:
-    """Run the jobs of `specs` that have no result in `out_dir` yet; failures are recorded, not raised."""
+    """Run the jobs of `specs` that have no result in `out_dir` yet; failures are recorded, not raised. Damaged
+    result files of these jobs are first moved to `jobs/damaged/` (listed in `outcome.set_aside`)."""
     options.check()
     reporter = reporter or SilentReporter()
     out_dir = Path(out_dir)
     write_manifest(out_dir, specs, options.command)
     remove_stale_temporaries(out_dir)
+    set_aside = set_aside_damaged(specs, out_dir)
     slots = local_slots(options) if options.backend == "local" else []
     if len(slots) == 1:  # one worker: run in this process, with no worker start-up to pay
-        return run_here(specs, out_dir, data_dir, download, reporter, options.threads)
+        outcome = run_here(specs, out_dir, data_dir, download, reporter, options.threads)
+        outcome.set_aside = set_aside
+        return outcome
     to_run, done = split_done(specs, out_dir)
-    outcome = SweepOutcome(ran=to_run, skipped=done)
+    outcome = SweepOutcome(ran=to_run, skipped=done, set_aside=set_aside)
     reporter.sweep_started(to_run, len(done))
     if to_run and options.backend == "ray":
         from .ray_backend import run_ray
