@@ -290,6 +290,21 @@ def test_learning_loss_ranking_loss_and_feature_levels(digits_context):
     assert len(taps) == 3  # small CNN: one level per resolution (8x8, 4x4, 2x2)
 
 
+def test_vaal_kl_term_is_summed_as_in_the_authors_code():
+    """KL(N(mu, e^logvar) || N(0, 1)) = 0.5 sum(mu^2 + e^logvar - 1 - logvar), summed over latent dimensions and
+    the batch (the authors' code) with beta = 1, beside a mean reconstruction MSE: by hand 0.5 + 0.5 (2 - 1 -
+    ln 2) on this batch of 2 x 2 latents, with a perfect reconstruction."""
+    from alscope_autoal.strategies.vaal import vae_loss
+
+    mu = torch.tensor([[1.0, 0.0], [0.0, 0.0]])
+    logvar = torch.tensor([[0.0, 0.0], [math.log(2), 0.0]])
+    x = torch.rand(2, 1, 4, 4)
+    loss, _ = vae_loss(lambda images: (images, mu, logvar), x, beta=1.0)
+    assert loss.item() == pytest.approx(0.5 + 0.5 * (1 - math.log(2)))
+    recon_off = vae_loss(lambda images: (images + 0.1, mu, logvar), x, beta=1.0)[0] - loss
+    assert recon_off.item() == pytest.approx(0.01)  # reconstruction: mean squared error
+
+
 def test_vaal_queries_what_does_not_look_like_the_labeled_set(digits_context):
     """Labeled images are all dark; the pool mixes dark and bright ones: VAAL's discriminator singles out bright."""
     n = 60

@@ -55,10 +55,17 @@ def discriminator(z_dim: int = 32) -> nn.Sequential:
     return nn.Sequential(nn.Linear(z_dim, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 1))
 
 
+def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, e^logvar) || N(0, I)), summed over latent dimensions and the batch as in the authors' code.
+    A mean over both would shrink beta by batch size x latent size (2,048 at batch 64) and leave a near-plain
+    autoencoder."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum()
+
+
 def vae_loss(vae: VAE, x: torch.Tensor, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean reconstruction MSE plus beta times the summed KL term, as the authors' code."""
     recon, mu, logvar = vae(x)
-    kld = -0.5 * torch.mean(1 + logvar - mu.pow(2) - logvar.exp())
-    return F.mse_loss(recon, x) + beta * kld, mu
+    return F.mse_loss(recon, x) + beta * kl_to_standard_normal(mu, logvar), mu
 
 
 class VAAL:
