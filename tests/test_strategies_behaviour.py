@@ -290,6 +290,29 @@ def test_learning_loss_ranking_loss_and_feature_levels(digits_context):
     assert len(taps) == 3  # small CNN: one level per resolution (8x8, 4x4, 2x2)
 
 
+def test_learning_loss_reads_the_residual_stage_outputs():
+    """Yoo & Kweon's module reads each ResNet stage's output, after the skip addition and ReLU: the captured
+    features must equal the outputs of the last block at each of the four resolutions, computed by hand."""
+    from alscope_autoal.models.resnet import ResNet18
+    from alscope_autoal.strategies.learning_loss import Capture
+
+    torch.manual_seed(0)
+    model = ResNet18(3, 10).eval()
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        h, stage_outputs = model.stem(x), []
+        for i, block in enumerate(model.stages):
+            h = block(h)
+            if i % 2 == 1:  # two blocks per stage
+                stage_outputs.append(h)
+        capture = Capture(feature_taps(model, x))
+        model(x)
+    features = capture.take()
+    assert len(features) == 4
+    for got, expected in zip(features, stage_outputs):
+        assert got.shape == expected.shape and torch.allclose(got, expected)
+
+
 def test_vaal_kl_term_is_summed_as_in_the_authors_code():
     """KL(N(mu, e^logvar) || N(0, 1)) = 0.5 sum(mu^2 + e^logvar - 1 - logvar), summed over latent dimensions and
     the batch (the authors' code) with beta = 1, beside a mean reconstruction MSE: by hand 0.5 + 0.5 (2 - 1 -

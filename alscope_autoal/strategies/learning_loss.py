@@ -1,5 +1,6 @@
 """Learning loss (Yoo & Kweon 2019): a loss-prediction module reads intermediate features of the task network,
 is trained jointly with it to rank per-sample losses, and the samples with the largest predicted loss are queried.
+The module reads each stage's output (on ResNet-18 after the residual addition and ReLU), as in the paper.
 
 The paper trains the module together with the task model. The loop trains the task model and must not be changed
 for one strategy, so this strategy trains its own joint copy inside `select`: a fresh task model of the same
@@ -19,26 +20,35 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..models import build_model
+from ..models.resnet import BasicBlock
 from ..seeds import derive_seed
 from ..training import augment, batches, make_optimizer, normalise, seeded
 from .base import QueryContext, top_k
 
 
+def building_blocks(model: nn.Module) -> list[nn.Module]:
+    """Modules whose output is a block's output: a ResNet's residual blocks (after the skip addition and ReLU),
+    else a plain CNN's conv-BN-ReLU(-pool) blocks, the sequentials that open with a convolution."""
+    residual = [m for m in model.modules() if isinstance(m, BasicBlock)]
+    if residual:
+        return residual
+    return [m for m in model.modules() if isinstance(m, nn.Sequential) and len(m) and isinstance(m[0], nn.Conv2d)]
+
+
 def feature_taps(model: nn.Module, sample: torch.Tensor) -> list[nn.Module]:
-    """The last batch-norm layer at each spatial resolution: one feature level per stage, for any of our
-    convolutional backbones, found by a dry run instead of per-architecture names."""
-    shapes: dict[nn.Module, tuple] = {}
-    hooks = [m.register_forward_hook(lambda mod, _i, out: shapes.__setitem__(mod, tuple(out.shape[2:])))
-             for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    """The last block of each stage, a stage being a run of blocks with one output shape: ResNet-18's four stage
+    outputs (the paper's layer1-4 features), the small CNN's three conv blocks. Found by a dry run."""
+    ran: list[tuple[nn.Module, tuple]] = []  # (block, output shape) in execution order
+    hooks = [b.register_forward_hook(lambda mod, _i, out: ran.append((mod, tuple(out.shape[1:]))))
+             for b in building_blocks(model)]
     with torch.no_grad():
         model.eval()(sample)
     for h in hooks:
         h.remove()
-    last: dict[tuple, nn.Module] = {}
-    for module in model.modules():
-        if module in shapes:
-            last[shapes[module]] = module
-    return list(last.values())
+    if not ran:
+        raise ValueError(f"learning-loss found no convolutional blocks to read in {type(model).__name__}")
+    next_shapes = [shape for _, shape in ran[1:]] + [None]
+    return [block for (block, shape), following in zip(ran, next_shapes) if shape != following]
 
 
 class LossPredictionModule(nn.Module):
