@@ -10,6 +10,7 @@ from typing import Any
 
 from .data import DATASETS, load_dataset
 from .errors import UserError
+from .identity import resolve
 from .profiles import PROFILES
 from .runner import Reporter, RunOptions, SweepOutcome, failed_specs, run_sweep, split_done
 from .settings import prepare
@@ -49,13 +50,14 @@ def check_counts(request: BenchRequest) -> None:
 
 
 def job_specs(request: BenchRequest, dataset: str) -> list[JobSpec]:
+    """The dataset's jobs, resolved: their ids cover the profile's values and the strategies' defaults now."""
     budget = PROFILES.get(request.profile).budget_for(dataset)
     return [
-        JobSpec(dataset=dataset, strategy=strategy, seed=seed, profile=request.profile,
+        resolve(JobSpec(dataset=dataset, strategy=strategy, seed=seed, profile=request.profile,
                 initial=request.initial or budget.initial, query_size=request.query_size or budget.query_size,
                 rounds=request.rounds or budget.rounds, imbalance_factor=request.imbalance_factor,
                 open_set_ratio=request.open_set_ratio,
-                strategy_params=tuple(sorted(request.strategy_params.get(strategy, {}).items())))
+                strategy_params=tuple(sorted(request.strategy_params.get(strategy, {}).items()))))
         for seed in range(request.seeds) for strategy in request.strategies
     ]
 
@@ -124,9 +126,10 @@ def plan(request: BenchRequest, data_dir: Path | None = None, download: bool = F
 
 def sweep_specs(request: BenchRequest, out_dir: Path, data_dir: Path | None = None, download: bool = False,
                 retry_failed: bool = False) -> list[JobSpec]:
-    """The grid's jobs, or with `retry_failed` the jobs recorded as failed in `out_dir` (the grid is ignored)."""
+    """The grid's jobs, or with `retry_failed` the jobs recorded as failed in `out_dir` (the grid is ignored),
+    resolved under the settings as they are now."""
     if retry_failed:
-        return failed_specs(Path(out_dir)) if Path(out_dir).is_dir() else []
+        return [resolve(spec) for spec in failed_specs(Path(out_dir))] if Path(out_dir).is_dir() else []
     return plan(request, data_dir, download)
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from .data import ImageDataset
+from .identity import check_current
 from .pool import Pool
 from .profiles import PROFILES, Profile
 from .seeds import derive_seed, rng_for
@@ -48,6 +49,7 @@ def round_row(spec: JobSpec, profile: Profile, pool: Pool, round_: int, n_classe
         "profile": spec.profile, "model": profile.model, "strategy": spec.strategy,
         "strategy_params": str(spec.params) if spec.params else "", "seed": spec.seed, "round": round_,
         "n_labeled": int(pool.labeled_mask.sum()), "n_trainable": len(trainable),
+        "profile_config": spec.config_hash("profile"), "strategy_config": spec.config_hash("strategy"),
     }
 
 
@@ -55,6 +57,7 @@ def run_job(spec: JobSpec, data: ImageDataset, device: torch.device | None = Non
             on_round: RoundCallback | None = None) -> list[dict[str, Any]]:
     """Run one job and return its rows (one per round)."""
     device = device or pick_device()
+    check_current(spec)
     profile = PROFILES.get(spec.profile)
     prepared = prepare(data, spec, profile)
     img = image_spec(data, prepared)

@@ -29,6 +29,7 @@ from .spec import JobSpec
 
 JOBS_DIR = "jobs"
 DAMAGED_DIR = "damaged"  # inside JOBS_DIR: damaged result files set aside before their job reruns
+STALE_DIR = "stale"  # inside JOBS_DIR: results written under other settings, set aside when their job reruns
 META_KEY = b"alscope_autoal"
 PACKAGES = ("alscope-autoal", "torch", "torchvision", "numpy", "pandas", "pyarrow", "medmnist", "scikit-learn")
 
@@ -126,14 +127,14 @@ def is_done(out_dir: Path, spec: JobSpec) -> bool:
 
 def set_aside_if_damaged(path: Path) -> Path | None:
     """Move a damaged result file to `jobs/damaged/` (never over another file there); returns where it went."""
-    return set_aside(path) if is_damaged(path) else None
+    return set_aside(path, DAMAGED_DIR) if is_damaged(path) else None
 
 
-def set_aside(path: Path) -> Path | None:
-    """Move `path` into DAMAGED_DIR beside it under a free name (`NAME`, then `STEM.1.parquet`, ...); None when
-    another process moved it first. A hard link claims the name atomically, so two sweeps never overwrite each
-    other's copy (where the file system has no hard links, a rename to a name checked free)."""
-    folder = path.parent / DAMAGED_DIR
+def set_aside(path: Path, folder_name: str) -> Path | None:
+    """Move `path` into the folder `folder_name` beside it under a free name (`NAME`, then `STEM.1.parquet`, ...);
+    None when another process moved it first. A hard link claims the name atomically, so two sweeps never overwrite
+    each other's copy (where the file system has no hard links, a rename to a name checked free)."""
+    folder = path.parent / folder_name
     folder.mkdir(exist_ok=True)
     for number in itertools.count():
         target = folder / (path.name if number == 0 else f"{path.stem}.{number}{path.suffix}")

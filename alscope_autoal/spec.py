@@ -1,8 +1,12 @@
 """Job specs: one (dataset, setting, strategy, seed, profile, budget) cell of a sweep, frozen and hashable.
 
 The job id is a hash of the spec's canonical JSON, so a finished job is recognised by its result file name and a
-rerun of the same sweep skips it. Where the data lives is not part of the spec: it does not change the result
-(the dataset fingerprint in the result metadata records what was read).
+rerun of the same sweep skips it. `resolved` holds the values the job runs under, looked up when the sweep is
+planned (`identity.resolve`): every field of its profile, the profile's budget for its dataset, and its
+strategy's profile-dependent defaults (AutoAL's schedule). They are part of the id, so editing a profile or a
+schedule makes the affected jobs new jobs, and results written under the old values are stale, not done. Where
+the data lives is not part of the spec: it does not change the result (the dataset fingerprint in the result
+metadata records what was read).
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ class JobSpec:
     imbalance_factor: float = 1.0  # largest / smallest class size in the training pool; 1 = as shipped
     open_set_ratio: float = 0.0  # fraction of classes held out as unknown; their samples stay in the pool
     strategy_params: tuple[tuple[str, Any], ...] = field(default=())
+    # ("profile.<field>" | "profile.budget.<field>" | "strategy.<default>", value) pairs, sorted; () unresolved
+    resolved: tuple[tuple[str, Any], ...] = field(default=())
 
     def canonical(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
@@ -32,6 +38,13 @@ class JobSpec:
     @property
     def job_id(self) -> str:
         return hashlib.sha256(self.canonical().encode()).hexdigest()[:16]
+
+    def config_hash(self, part: str) -> str:
+        """A short hash of the resolved values of one part ("profile" or "strategy"); "" if unresolved."""
+        if not self.resolved:
+            return ""
+        values = [(key, value) for key, value in self.resolved if key.startswith(part + ".")]
+        return hashlib.sha256(json.dumps(values, separators=(",", ":")).encode()).hexdigest()[:12]
 
     @property
     def params(self) -> dict[str, Any]:
@@ -54,5 +67,6 @@ class JobSpec:
     @classmethod
     def from_json(cls, text: str) -> "JobSpec":
         raw = json.loads(text)
-        raw["strategy_params"] = tuple(tuple(kv) for kv in raw.get("strategy_params", ()))
+        for name in ("strategy_params", "resolved"):
+            raw[name] = tuple(tuple(kv) for kv in raw.get(name, ()))
         return cls(**raw)

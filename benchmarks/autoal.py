@@ -59,6 +59,7 @@ def run(args: argparse.Namespace) -> None:
     import torch
 
     from alscope_autoal.data import load_dataset
+    from alscope_autoal.identity import resolve
     from alscope_autoal.loop import pick_device, run_job
     from alscope_autoal.profiles import PROFILES
     from alscope_autoal.results import is_done, provenance, write_job
@@ -75,9 +76,9 @@ def run(args: argparse.Namespace) -> None:
     device = pick_device()
     for seed in (int(s) for s in args.seeds.split(",")):
         for strategy in strategies:
-            spec = JobSpec(dataset=args.dataset, strategy=strategy, seed=seed, profile=profile,
-                           initial=budget.initial, query_size=budget.query_size, rounds=args.rounds,
-                           strategy_params=tuple(sorted(params.get(strategy, {}).items())))
+            spec = resolve(JobSpec(dataset=args.dataset, strategy=strategy, seed=seed, profile=profile,
+                                   initial=budget.initial, query_size=budget.query_size, rounds=args.rounds,
+                                   strategy_params=tuple(sorted(params.get(strategy, {}).items()))))
             if is_done(args.out, spec):
                 continue
             t0, cpu0 = time.perf_counter(), time.process_time()

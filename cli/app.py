@@ -91,15 +91,22 @@ def bench(
             stderr.print(f"no failed jobs recorded in {out}: nothing to retry")
             return
         stdout.print(summary_table(sweep_summary(out, outcome)))
-    if outcome.set_aside:
-        stderr.print(f"moved {len(outcome.set_aside)} damaged result file(s) to {out / 'jobs' / 'damaged'} (kept, "
-                     f"not deleted) and reran their jobs: {', '.join(p.name for p in outcome.set_aside)}",
-                     highlight=False, soft_wrap=True)
+    for reason, paths in set_aside_by_folder(outcome.set_aside).items():
+        stderr.print(f"moved {len(paths)} {reason} result file(s) to {paths[0].parent} (kept, not deleted) and "
+                     f"reran their jobs: {', '.join(p.name for p in paths)}", highlight=False, soft_wrap=True)
     stderr.print(f"results: {out / 'jobs'} ({len(outcome.ran)} run, {len(outcome.skipped)} already there)")
     if outcome.failed:
         stderr.print(f"[red]{len(outcome.failed)} job(s) failed[/red]; details in {out / 'failures'}; "
                      f"rerun just them: {retry_command(out, data_dir)}", highlight=False)
         raise typer.Exit(1)
+
+
+def set_aside_by_folder(paths: list[Path]) -> dict[str, list[Path]]:
+    """Files a sweep moved aside, by why: "damaged" (did not read back) or "stale" (written under other settings)."""
+    found: dict[str, list[Path]] = {}
+    for path in paths:
+        found.setdefault(path.parent.name, []).append(path)
+    return found
 
 
 def sweep_summary(out: Path, outcome):

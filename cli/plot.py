@@ -18,14 +18,20 @@ Strategies = Annotated[Optional[str], typer.Option(
 Profile = Annotated[Optional[str], typer.Option(help="Use only this profile's results. [default: the only one]",
                                                 show_default=False)]
 AllowMixed = Annotated[bool, typer.Option("--allow-mixed-profiles", help="Show several profiles side by side (never pooled).")]
+AllowStale = Annotated[bool, typer.Option("--allow-stale", help="Pool results written under different settings "
+                                          "(an edited profile or AutoAL schedule) instead of refusing.")]
 SkipDamaged = Annotated[bool, typer.Option("--skip-damaged", help="Leave out result files that do not read back "
                                            "(they are still named on stderr) instead of stopping with exit code 1.")]
 
 
-def damage_note(results_dir: Path, analysis, skip_damaged: bool) -> None:
-    """With --skip-damaged, one line on stderr: the damaged files left out, or that there were none."""
+def print_load_notes(results_dir: Path, analysis, skip_damaged: bool) -> None:
+    """One line on stderr each: results pooled across settings (--allow-stale), and with --skip-damaged the
+    damaged files left out, or that there were none."""
     from alscope_autoal.results import JOBS_DIR, damage_message
 
+    if analysis.pooled_settings:
+        typer.echo(f"warning: pooling results written under different settings ({analysis.pooled_settings}; "
+                   "--allow-stale)", err=True)
     if analysis.damaged:
         typer.echo("warning: " + damage_message(results_dir, list(analysis.damaged),
                                                 hint="left out (--skip-damaged)"), err=True)
@@ -43,6 +49,7 @@ def plot(
     profile: Profile = None,
     allow_mixed_profiles: AllowMixed = False,
     skip_damaged: SkipDamaged = False,
+    allow_stale: AllowStale = False,
     dpi: Annotated[int, typer.Option(help="Resolution of raster formats.")] = 200,
 ) -> None:
     """Draw learning curves, AUBC bars, average ranks, cost, AutoAL's candidate weights and the win matrix."""
@@ -54,9 +61,9 @@ def plot(
 
     with user_errors():
         analysis = load(results_dir, split_list(datasets), split_list(strategies), profile, allow_mixed_profiles,
-                        skip_damaged)
+                        skip_damaged, allow_stale)
         written, skipped = save_figures(analysis, out or results_dir / "figures", split_list(format) or (), dpi)
-    damage_note(results_dir, analysis, skip_damaged)
+    print_load_notes(results_dir, analysis, skip_damaged)
     for path in written:
         print(path)
     for note in skipped:

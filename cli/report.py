@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from .errors import split_list, user_errors
-from .plot import AllowMixed, Datasets, Profile, ResultsDir, SkipDamaged, Strategies, damage_note
+from .plot import AllowMixed, AllowStale, Datasets, Profile, ResultsDir, SkipDamaged, Strategies, print_load_notes
 
 
 class Format(str, Enum):
@@ -37,6 +37,7 @@ def report(
     profile: Profile = None,
     allow_mixed_profiles: AllowMixed = False,
     skip_damaged: SkipDamaged = False,
+    allow_stale: AllowStale = False,
 ) -> None:
     """Tables of mean ± std over seeds per dataset x strategy, the best per column marked, and ranks."""
     from alscope_autoal.analysis.load import load
@@ -44,9 +45,9 @@ def report(
 
     with user_errors():
         analysis = load(results_dir, split_list(datasets), split_list(strategies), profile, allow_mixed_profiles,
-                        skip_damaged)
+                        skip_damaged, allow_stale)
         text = render(analysis, format.value, metric.value)
-    damage_note(results_dir, analysis, skip_damaged)
+    print_load_notes(results_dir, analysis, skip_damaged)
     if out is None:
         typer.echo(text, nl=False)
         return

@@ -33,15 +33,18 @@ def status_json(state) -> dict:
     jobs += [{"job_id": spec.job_id, "label": spec.label, "state": "failed", "error": record["error"]}
              for spec, record in state.failed]
     jobs += [{"job_id": spec.job_id, "label": spec.label, "state": "pending"} for spec in state.pending]
-    jobs += [{"job_id": spec.job_id, "label": spec.label, "state": "damaged"} for spec in state.damaged]
+    for name in ("damaged", "stale"):
+        jobs += [{"job_id": spec.job_id, "label": spec.label, "state": name} for spec in getattr(state, name)]
     return {"done": len(state.done), "failed": len(state.failed), "pending": len(state.pending),
-            "damaged": len(state.damaged), "damaged_files": [str(path) for path in state.damaged_files], "jobs": jobs}
+            "damaged": len(state.damaged), "stale": len(state.stale),
+            "damaged_files": [str(path) for path in state.damaged_files],
+            "stale_files": [str(path) for path in state.stale_files], "jobs": jobs}
 
 
 def states(state) -> list[tuple[str, list]]:
-    """(state name, its job specs); "damaged" only when some job has a damaged result file."""
+    """(state name, its job specs); "damaged" and "stale" only when some job is in them."""
     named = [("done", state.done), ("failed", [s for s, _ in state.failed]), ("pending", state.pending)]
-    return named + ([("damaged", state.damaged)] if state.damaged else [])
+    return named + [(name, getattr(state, name)) for name in ("damaged", "stale") if getattr(state, name)]
 
 
 def print_status(results_dir: Path, state) -> None:
@@ -66,13 +69,18 @@ def print_status(results_dir: Path, state) -> None:
         stdout.print(table)
     if state.damaged_files:
         print_damage(results_dir, state.damaged_files)
+    if state.stale_files:
+        stdout.print(f"[yellow]stale[/yellow] {len(state.stale_files)} result file(s) were written under other "
+                     "settings than their jobs resolve to now (an edited profile or AutoAL schedule, or written "
+                     "before results recorded their settings): not done; the next 'autoal bench' reruns those jobs "
+                     f"and moves the old files to {results_dir / 'jobs' / 'stale'}", highlight=False, soft_wrap=True)
     for spec, record in state.failed:
         stdout.print(f"[red]failed[/red] {spec.label} ({spec.job_id}): {record['error']}", highlight=False)
     if state.failed:
         stdout.print(f"rerun the failed jobs: {retry_command(results_dir)}", highlight=False)
-    if state.pending or state.damaged:
+    if state.pending or state.damaged or state.stale:
         hint = "; ".join(state.commands) or "the sweep's 'autoal bench' command with the same --out"
-        unfinished = " and ".join(name for name, specs in named[2:] if specs)
+        unfinished = ", ".join(name for name, specs in named[2:] if specs)
         stdout.print(f"run the {unfinished} jobs (finished ones are skipped): {hint}", highlight=False)
 
 

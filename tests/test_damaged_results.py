@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from alscope_autoal.cli.app import app
+from alscope_autoal.identity import resolve
 from alscope_autoal.results import DAMAGED_DIR, is_done, read_results, write_job
 from alscope_autoal.runner import sweep_status
 from alscope_autoal.spec import JobSpec
@@ -114,7 +115,7 @@ def test_read_results_raises_on_damage_unless_skipping(truncated):
 
 
 def test_status_counts_a_damaged_job_as_not_done_and_names_the_file(tmp_path):
-    specs = [JobSpec("digits", strategy, 0, "smoke", 20, 10, 1) for strategy in ("random", "entropy", "margin")]
+    specs = [resolve(JobSpec("digits", name, 0, "smoke", 20, 10, 1)) for name in ("random", "entropy", "margin")]
     out = tmp_path / "results"
     for spec in specs[:2]:
         write_job(out, spec, [{"job_id": spec.job_id, "round": 0}], {"spec": json.loads(spec.canonical())})

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from alscope_autoal.bench import BenchRequest, plan
 from alscope_autoal.cli.app import app
+from alscope_autoal.identity import resolve
 from alscope_autoal.results import read_results
 from alscope_autoal.runner import RunOptions, run_sweep
 from alscope_autoal.runner.local import Slot, environment, plan_slots, slot_environment
@@ -92,7 +93,8 @@ def test_two_processes_writing_results_at_once_lose_nothing(tmp_path):
 
 
 def smoke(strategy: str, **changes) -> JobSpec:
-    return smoke_spec(strategy, **({"rounds": 1} | changes))
+    """A job as `autoal bench` plans it: resolved, so its id covers the profile's values."""
+    return resolve(smoke_spec(strategy, **({"rounds": 1} | changes)))
 
 
 @pytest.fixture(scope="module")

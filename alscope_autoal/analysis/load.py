@@ -30,24 +30,33 @@ class Analysis:
     strategies: tuple[str, ...]
     mixed_profiles: bool
     damaged: tuple[Path, ...] = ()  # damaged result files left out (only when asked to skip them)
+    pooled_settings: str = ""  # which results were pooled across settings (only when allowed); "" if none
 
     def shown(self, frame: pd.DataFrame) -> pd.DataFrame:
         return frame[frame["strategy"].isin(self.strategies)]
 
 
 def load(results_dir: Path, datasets: tuple[str, ...] | None = None, strategies: tuple[str, ...] | None = None,
-         profile: str | None = None, allow_mixed_profiles: bool = False, skip_damaged: bool = False) -> Analysis:
+         profile: str | None = None, allow_mixed_profiles: bool = False, skip_damaged: bool = False,
+         allow_stale: bool = False) -> Analysis:
     """Read RESULTS_DIR/jobs/*.parquet (finished jobs only, so a running sweep is fine) and aggregate. Damaged
-    result files raise `DamagedResults` unless `skip_damaged` (they are then listed in `damaged`)."""
+    result files raise `DamagedResults` unless `skip_damaged` (they are then listed in `damaged`); results of one
+    panel or strategy written under different settings are refused unless `allow_stale`."""
     raw, damaged = read_results_and_damage(results_dir, skip_damaged)
-    rows = checked(agg.label_strategies(raw), Path(results_dir))
+    rows = agg.label_strategies(raw)
+    pooled = settings_mix(rows)
+    if pooled and not allow_stale:
+        raise UserError(f"{Path(results_dir) / JOBS_DIR} pools results written under different settings ({pooled}); "
+                        f"'autoal status {results_dir}' shows the stale jobs and rerunning the sweep's 'autoal bench' "
+                        "redoes them (moving the old files to jobs/stale/), or pass --allow-stale to pool them")
+    rows = checked(rows, Path(results_dir))
     rows = pick_profile(rows, profile, allow_mixed_profiles)
     if datasets:
         rows = rows[rows["dataset"].isin(known(rows, "dataset", datasets))]
     shown = known(rows, "strategy", strategies) if strategies else sorted(rows["strategy"].unique(), key=order)
     jobs = agg.job_metrics(rows)
     return Analysis(rows, jobs, agg.arm_summary(jobs), agg.curves(rows), tuple(shown),
-                    rows["profile"].nunique() > 1, tuple(damaged))
+                    rows["profile"].nunique() > 1, tuple(damaged), pooled)
 
 
 def checked(rows: pd.DataFrame, results_dir: Path) -> pd.DataFrame:
@@ -62,8 +71,25 @@ def checked(rows: pd.DataFrame, results_dir: Path) -> pd.DataFrame:
     if (clash > 1).any():
         dataset, setting, profile, strategy, seed = clash[clash > 1].index[0]
         raise UserError(f"{results_dir} holds several jobs for {dataset}/{setting}/{strategy}/seed{seed} "
-                        f"(profile {profile}) with different budgets; keep one sweep per results folder")
+                        f"(profile {profile}) with different budgets or settings; keep one sweep per results folder")
     return rows
+
+
+def settings_mix(rows: pd.DataFrame) -> str:
+    """Where results that must share their settings do not: the profile's resolved values within a panel
+    (dataset, setting, profile), the strategy's within each strategy of a panel. Files from before results recorded
+    their settings count as one setting of their own. "" when all agree, else the first clash, named."""
+    if not {"dataset", "setting", "profile", "strategy"} <= set(rows.columns):
+        return ""  # not autoal results: `checked` says so
+    panel = ["dataset", "setting", "profile"]
+    for keys, column in [(panel, "profile_config"), (panel + ["strategy"], "strategy_config")]:
+        configs = (rows[column] if column in rows else pd.Series("", index=rows.index)).fillna("")
+        counts = configs.replace("", "unrecorded").groupby([rows[k] for k in keys]).nunique()
+        if (counts > 1).any():
+            clashes = counts[counts > 1]
+            where = "/".join(str(v) for v in clashes.index[0])
+            return f"{where}: {clashes.iloc[0]} different {column.split('_')[0]} settings"
+    return ""
 
 
 def pick_profile(rows: pd.DataFrame, profile: str | None, allow_mixed: bool) -> pd.DataFrame:

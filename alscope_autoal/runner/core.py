@@ -40,7 +40,7 @@ class SweepOutcome:
     seconds: dict[str, float] = field(default_factory=dict)  # job id -> dispatch to result written, as the driver saw
     work_seconds: dict[str, float] = field(default_factory=dict)  # job id -> the job's own work, where it ran
     startup_seconds: float = 0.0  # before the backend could take jobs: worker processes up, Ray connected
-    set_aside: list[Path] = field(default_factory=list)  # damaged result files moved to jobs/damaged/ first
+    set_aside: list[Path] = field(default_factory=list)  # files moved to jobs/damaged/ or jobs/stale/ first
 
     def overhead_seconds(self) -> dict[str, float]:
         """Per finished job: the runner's share (dispatch, messages, result write) beyond the job's own work."""

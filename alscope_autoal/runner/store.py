@@ -5,6 +5,8 @@ sees half a file, and two drivers writing the same file leave one whole copy):
 
     jobs/<job_id>.parquet      one per finished job (results.py)
     jobs/damaged/<name>        result files that did not read back, set aside when their job was rerun
+    jobs/stale/<name>          results written under other settings (resolved values), set aside when the job
+                               reran under the current ones
     failures/<job_id>.json     one per job whose last attempt failed: spec, error, traceback
     sweeps/<sweep_id>.json     one per planned sweep: its job specs and the command that ran it
 
@@ -17,14 +19,16 @@ import hashlib
 import json
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
 from ..errors import UserError
-from ..results import JOBS_DIR, is_done, job_path, read_metadata, reads_back, set_aside_if_damaged, write_atomically
+from ..identity import current
+from ..results import (JOBS_DIR, STALE_DIR, is_done, job_path, read_metadata, reads_back, result_files, set_aside,
+                       set_aside_if_damaged, write_atomically)
 from ..spec import JobSpec
 
 FAILURES_DIR = "failures"
@@ -133,21 +137,43 @@ def set_aside_damaged(specs: list[JobSpec], out_dir: Path) -> list[Path]:
     return [path for path in moved if path is not None]
 
 
+def unresolved_key(spec: JobSpec) -> str:
+    """What a job is apart from the values it resolved to: results of one key under two ids are one job run under
+    two settings."""
+    return replace(spec, resolved=()).canonical()
+
+
+def set_aside_superseded(specs: list[JobSpec], out_dir: Path) -> list[Path]:
+    """Move readable results of these (resolved) jobs that were written under other settings to `jobs/stale/`,
+    so they are never pooled with the reruns; where they went."""
+    wanted = {unresolved_key(spec): spec.job_id for spec in specs if spec.resolved}
+    moved = []
+    for path in result_files(out_dir) if wanted else []:
+        old = spec_from_result(path)
+        if old is not None and wanted.get(unresolved_key(old), path.stem) != path.stem:
+            moved.append(set_aside(path, STALE_DIR))
+    return [path for path in moved if path is not None]
+
+
 @dataclass
 class SweepStatus:
-    """Every job a results folder knows about, by state. A job whose result file is damaged is not done: it is
-    in `damaged` (or `failed` when its last attempt failed), and the file's path is in `damaged_files`, with those
-    of damaged files whose job is known nowhere else."""
+    """Every job a results folder knows about, by state, each under the settings it resolves to now. A job whose
+    result file is damaged is not done: it is in `damaged` (or `failed` when its last attempt failed), and the
+    file's path is in `damaged_files`, with those of damaged files whose job is known nowhere else. A job whose
+    only results were written under other settings (an edited profile or schedule, or a file older than resolved
+    identities) is `stale`, not done; those files are in `stale_files`."""
     done: list[JobSpec] = field(default_factory=list)
     failed: list[tuple[JobSpec, dict[str, Any]]] = field(default_factory=list)  # (spec, failure record)
     pending: list[JobSpec] = field(default_factory=list)
     damaged: list[JobSpec] = field(default_factory=list)
+    stale: list[JobSpec] = field(default_factory=list)
     damaged_files: list[Path] = field(default_factory=list)
+    stale_files: list[Path] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)  # the commands that planned these sweeps
 
     @property
     def total(self) -> int:
-        return len(self.done) + len(self.failed) + len(self.pending) + len(self.damaged)
+        return len(self.done) + len(self.failed) + len(self.pending) + len(self.damaged) + len(self.stale)
 
 
 def sweep_status(out_dir: Path) -> SweepStatus:
@@ -173,16 +199,33 @@ def sweep_status(out_dir: Path) -> SweepStatus:
         spec = spec_from_result(files[job_id])
         if spec is not None:
             known[job_id] = spec
-    for job_id, spec in known.items():
+    jobs, stale = current_jobs(known, readable)
+    status.stale_files = sorted(files[job_id] for job_id in stale)
+    superseded = set(stale.values())
+    for job_id, spec in jobs.items():
         if job_id in readable:
             status.done.append(spec)
         elif job_id in records:
             status.failed.append((spec, records[job_id]))
         elif job_id in files:
             status.damaged.append(spec)
+        elif job_id in superseded:
+            status.stale.append(spec)
         else:
             status.pending.append(spec)
     return status
+
+
+def current_jobs(known: dict[str, JobSpec], readable: set[str]) -> tuple[dict[str, JobSpec], dict[str, str]]:
+    """(the known jobs as they resolve now, by id; stale result id -> the id of the job it was written for)."""
+    jobs: dict[str, JobSpec] = {}
+    stale: dict[str, str] = {}
+    for job_id, spec in known.items():
+        now = current(spec) or spec  # a job whose profile or strategy is gone stays as it was
+        jobs.setdefault(now.job_id, now)
+        if job_id != now.job_id and job_id in readable:
+            stale[job_id] = now.job_id
+    return jobs, stale
 
 
 def spec_from_result(path: Path) -> JobSpec | None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from ..errors import UserError
 from ..spec import JobSpec
 from .core import Reporter, SilentReporter, SweepOutcome, run_sequential
-from .store import remove_stale_temporaries, set_aside_damaged, split_done, write_manifest
+from .store import remove_stale_temporaries, set_aside_damaged, set_aside_superseded, split_done, write_manifest
 
 BACKENDS = ("local", "ray")
 
@@ -43,13 +43,14 @@ class RunOptions:
 def run_sweep(specs: list[JobSpec], out_dir: Path, data_dir: Path | None = None, download: bool = False,
               reporter: Reporter | None = None, options: RunOptions = RunOptions()) -> SweepOutcome:
     """Run the jobs of `specs` that have no result in `out_dir` yet; failures are recorded, not raised. Damaged
-    result files of these jobs are first moved to `jobs/damaged/` (listed in `outcome.set_aside`)."""
+    result files of these jobs are first moved to `jobs/damaged/`, and their results written under other settings
+    to `jobs/stale/` (both listed in `outcome.set_aside`)."""
     options.check()
     reporter = reporter or SilentReporter()
     out_dir = Path(out_dir)
     write_manifest(out_dir, specs, options.command)
     remove_stale_temporaries(out_dir)
-    set_aside = set_aside_damaged(specs, out_dir)
+    set_aside = set_aside_damaged(specs, out_dir) + set_aside_superseded(specs, out_dir)
     slots = local_slots(options) if options.backend == "local" else []
     if len(slots) == 1:  # one worker: run in this process, with no worker start-up to pay
         outcome = run_here(specs, out_dir, data_dir, download, reporter, options.threads)
