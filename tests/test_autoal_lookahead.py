@@ -108,7 +108,7 @@ def test_softmax_mixing_sums_to_one_and_theta_has_its_own_optimiser(planted):
     from alscope_autoal.strategies.autoal.search import search_optimisers
 
     net = SearchNet("small-cnn", 1, 3, 8, mixing="softmax")
-    assert float(net.mixing().sum()) == pytest.approx(1.0)
+    assert float(net.mixing().detach().sum()) == pytest.approx(1.0)
     cfg = SearchConfig(backbone="small-cnn", width=8, pretrain_steps=1, search_steps=1, batch_size=8, lr=0.01,
                        temperature=0.1, ratio=0.2, mixing="softmax")
     trunk, theta = search_optimisers(net, cfg)
