@@ -80,6 +80,8 @@ def test_a_corrupt_result_file_is_redone(smoke_run, tmp_path):
     (["--strategies", ","], "no strategy given"),
     (["--candidates", "entropy,margin"], "add one of them to --strategies"),
     (["--strategies", "vote", "--candidates", "entropy,margn"], "did you mean 'margin'"),
+    (["--strategies", "albl", "--candidates", "entropy"], "albl needs at least 2 candidate strategies"),
+    (["--strategies", "tailor", "--candidates", "entropy,albl"], "cannot be a candidate of a selector"),
 ])
 def test_bad_input_is_one_line_exit_2(args, expected, tmp_path):
     result = runner.invoke(app, ["bench", "--profile", "smoke", "--out", str(tmp_path), *args])

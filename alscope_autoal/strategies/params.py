@@ -57,10 +57,17 @@ def with_candidates(params: dict[str, dict[str, Any]], strategies: tuple[str, ..
     if candidates is None:
         return params
     from ..roles import SELECTORS
+    from . import make_strategy
     from .autoal.candidates import parse_candidates
 
     mixers = [name for name in strategies if name in SELECTORS]
     if not mixers:
         raise UserError(f"--candidates applies to {', '.join(SELECTORS)}; add one of them to --strategies")
-    listed = ",".join(parse_candidates(candidates))
-    return params | {name: {"candidates": listed, **params.get(name, {})} for name in mixers}
+    listed = ",".join(parse_candidates(candidates, who="a selector"))
+    merged = params | {name: {"candidates": listed, **params.get(name, {})} for name in mixers}
+    for name in mixers:  # each selector checks the list against its own needs (albl and tailor need two)
+        try:
+            make_strategy(name, merged[name])
+        except UserError as exc:
+            raise UserError(f"--candidates for {name!r}: {exc}") from None
+    return merged
