@@ -106,14 +106,6 @@ def train_model(x: torch.Tensor, y: torch.Tensor, spec: ImageSpec, profile: Prof
     return model.eval()
 
 
-def enable_mc_dropout(model: nn.Module) -> None:
-    """Eval mode (batch-norm statistics frozen) with dropout layers active: MC dropout."""
-    model.eval()
-    for module in model.modules():
-        if isinstance(module, nn.Dropout):
-            module.train()
-
-
 @torch.inference_mode()
 def forward_pool(model: nn.Module, x: torch.Tensor, spec: ImageSpec, device: torch.device,
                  batch_size: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:

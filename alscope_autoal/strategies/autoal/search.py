@@ -38,12 +38,13 @@ Departures from the paper, each a SearchConfig field (and an AutoAL parameter) s
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ...training import ImageSpec, batches, normalise, seeded
+from ...training import ImageSpec, batches, forward_pool, normalise, seeded
 from .networks import SearchNet, fitnet
 
 HARD_TEMPERATURE = 1e-11  # the released code's sigmoid(1e11 * (s - theta))
@@ -145,38 +146,31 @@ class LookAhead:
     def hold_loss(self, weight: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(self.hold_inputs @ weight.T, self.hold_labels)
 
+    @cached_property
+    def hold_loss_before(self) -> torch.Tensor:
+        """CE_hold(W): FitNet is frozen, so it is the same for every step."""
+        return self.hold_loss(self.weight)
+
     def loss(self, idx: torch.Tensor, mask: torch.Tensor, expected: float) -> torch.Tensor:
         step = (mask[:, None] * self.val_residuals[idx]).T @ self.val_inputs[idx] / max(expected, 1.0)
-        return (self.hold_loss(self.weight - self.lr * step) - self.hold_loss(self.weight)) / self.lr
+        return (self.hold_loss(self.weight - self.lr * step) - self.hold_loss_before) / self.lr
 
 
-@torch.no_grad()
-def lookahead_objective(fit_net: nn.Module, x_val: torch.Tensor, y_val: torch.Tensor,
-                        hold: tuple[torch.Tensor, torch.Tensor], img: ImageSpec, lr: float,
+def with_bias_column(features: torch.Tensor) -> torch.Tensor:
+    return torch.cat([features, torch.ones(len(features), 1, device=features.device)], 1)
+
+
+def lookahead_objective(fit_net: nn.Module, val_logits: torch.Tensor, val_features: torch.Tensor,
+                        y_val: torch.Tensor, hold: tuple[torch.Tensor, torch.Tensor], img: ImageSpec, lr: float,
                         device: torch.device) -> LookAhead:
-    """Precompute what the look-ahead needs from the frozen FitNet (eval mode): features and residuals."""
-    fit_net.eval()
-
-    def inputs(x: torch.Tensor) -> torch.Tensor:
-        features = torch.cat([fit_net.embed(normalise(x[i:i + 512].to(device), img)) for i in range(0, len(x), 512)])
-        return torch.cat([features, torch.ones(len(features), 1, device=device)], 1)
-
+    """What the look-ahead needs from the frozen FitNet: its last layer, L_val's features and residuals (from
+    the pass `search` already made over L_val), and L_hold's features."""
     classifier = fit_net.classifier
     weight = torch.cat([classifier.weight, classifier.bias[:, None]], 1).detach()
-    val_inputs = inputs(x_val)
-    probs = torch.softmax(val_inputs @ weight.T, 1)
-    residuals = probs - F.one_hot(y_val.to(device), probs.shape[1]).float()
-    return LookAhead(weight, val_inputs, residuals, inputs(hold[0]), hold[1].to(device), lr)
-
-
-@torch.no_grad()
-def frozen_losses(fit_net: nn.Module, x_val: torch.Tensor, y_val: torch.Tensor, img: ImageSpec,
-                  device: torch.device) -> torch.Tensor:
-    """FitNet's per-sample CE on L_val in eval mode: the hardness signal when FitNet is frozen."""
-    fit_net.eval()
-    out = [F.cross_entropy(fit_net(normalise(x_val[i:i + 512].to(device), img)), y_val[i:i + 512].to(device),
-                           reduction="none") for i in range(0, len(x_val), 512)]
-    return torch.cat(out)
+    residuals = torch.softmax(val_logits, 1) - F.one_hot(y_val, val_logits.shape[1]).float()
+    _, hold_features = forward_pool(fit_net, hold[0], img, device)
+    return LookAhead(weight, with_bias_column(val_features.to(device)), residuals.to(device),
+                     with_bias_column(hold_features.to(device)), hold[1].to(device), lr)
 
 
 def aggregate(net: SearchNet, weights: torch.Tensor, picks: torch.Tensor, scale: float) -> torch.Tensor:
@@ -251,10 +245,12 @@ def search(fit: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torc
     game = Game(fit_net, net, torch.optim.Adam(fit_net.parameters(), lr=cfg.lr), search_optimisers(net, cfg),
                 Threshold(cfg.threshold, cfg.ratio), HARD_TEMPERATURE if cfg.hard_mask else cfg.temperature,
                 cfg, img, device)
-    if cfg.frozen_fitnet:
-        game.frozen_ce = frozen_losses(fit_net, x_val, y_val, img, device)
-    if cfg.objective == "lookahead":
-        game.lookahead = lookahead_objective(fit_net, x_val, y_val, hold, img, cfg.virtual_lr, device)
+    if cfg.frozen_fitnet:  # one eval-mode pass over L_val serves both signals
+        val_logits, val_features = forward_pool(fit_net, x_val, img, device)
+        game.frozen_ce = F.cross_entropy(val_logits, y_val, reduction="none").to(device)
+        if cfg.objective == "lookahead":
+            game.lookahead = lookahead_objective(fit_net, val_logits, val_features, y_val, hold, img,
+                                                 cfg.virtual_lr, device)
     fit_net.train(not cfg.frozen_fitnet)
     net.train()
     norms, objectives = [], []
