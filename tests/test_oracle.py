@@ -102,6 +102,24 @@ def test_holdout_is_never_selected_nor_shown_to_candidates(fresh_context):
     assert not fresh_context.y[oracle._holdout].lt(0).any()  # known classes only: it is scored on them
 
 
+def test_by_default_it_scores_on_the_rest_of_the_pool_and_hides_nothing(fresh_context, monkeypatch):
+    spy, scored = Spy(), []
+    oracle = with_fakes(Oracle(candidates="entropy", batches=3), {"spy": spy})
+    assert oracle.reserved_pool() == 0
+    monkeypatch.setattr(Oracle, "score_batch", lambda self, ctx, batch, held_out: (
+        scored.append((batch, held_out)) or (0.5, -float(len(scored)))))
+    pool = fresh_context.pool
+    unlabeled = pool.unlabeled_indices()
+    assert pool.labeled_mask.any() and not pool.is_unknown.any()
+    picked = oracle.select(fresh_context, 15, rng())
+    assert spy.seen == [(len(pool), len(unlabeled))]  # the candidates see the whole pool
+    batches, sets = [b for b, _ in scored], [h for _, h in scored]
+    assert len(batches) == 3 and all(np.array_equal(sets[0], h) for h in sets)  # one scoring set for all
+    assert np.array_equal(sets[0], np.setdiff1d(unlabeled, np.concatenate(batches)))  # no labeled, no batch sample
+    assert oracle.round_log["oracle_holdout_size"] == len(sets[0])
+    assert np.array_equal(picked, batches[0])  # equal accuracy: the lowest cross-entropy (the first) wins
+
+
 def test_same_round_same_picks(digits_context, fresh_context):
     params = dict(candidates="entropy,kmeans", holdout=60, retrain_min_steps=5)
     first, second = Oracle(**params), Oracle(**params)
@@ -124,7 +142,8 @@ def test_budget_above_the_pool_returns_everything_left(fresh_context):
 @pytest.mark.parametrize("params, expected", [
     ({"batches": 0}, "batches must be a whole number of at least 1"),
     ({"batches": -3}, "batches must be a whole number of at least 1"),
-    ({"holdout": 0}, "holdout must be a whole number of at least 1"),
+    ({"holdout": 0}, 'holdout must be "rest" or a whole number of at least 1'),
+    ({"holdout": "half"}, 'holdout must be "rest" or a whole number of at least 1'),
     ({"retrain_epochs": 1.5}, "retrain_epochs must be a whole number"),
     ({"candidates": "autoal,entropy"}, "cannot be a candidate of oracle"),
 ])

@@ -2,7 +2,10 @@
 
 Each round it draws M batches of b pool samples: one from each candidate strategy, then uniformly random ones.
 For each batch it trains a fresh task model on the labeled set plus that batch with the batch's TRUE labels, scores
-the model on a held-out labeled split of the pool, and queries the batch that scored best. It reads labels nobody
+the model on labeled data no model trained on, and queries the batch that scored best. By default that scoring set
+is the rest of the pool: every unlabeled known-class sample in none of the M batches, the same set for every batch
+of the round, drawn anew each round, so nothing is carved out of the pool the candidates pick from. A fixed
+held-out split of the pool, set aside once per job and never queried, is the alternative (`holdout=N`). It reads labels nobody
 paid for (every batch's, and the held-out split's), so it shows what a perfect choice among these batches would
 gain; it is never ranked among strategies (`alscope_autoal.roles.ORACLES`).
 """
@@ -25,11 +28,18 @@ from .autoal.candidates import build_candidates, parse_candidates
 from .base import QueryContext
 
 RANDOM_SOURCE = "random"  # the source of the batches drawn uniformly from the pool
+REST_OF_POOL = "rest"  # holdout value: score on the unlabeled samples in none of the round's batches
 
 
 def whole_number(name: str, value: Any, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise UserError(f"oracle {name} must be a whole number of at least {minimum}, got {value!r}")
+    return value
+
+
+def whole_number_or_rest(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise UserError(f'oracle holdout must be "{REST_OF_POOL}" or a whole number of at least 1, got {value!r}')
     return value
 
 
@@ -50,19 +60,20 @@ class Oracle:
 
     candidates: the strategies that propose a batch each (default: AutoAL's seven); candidate_params: their
     parameters, {name: {key: value}}. batches (M): how many batches are compared, the candidates' first, then
-    random ones (default: one per candidate plus one random). holdout: pool samples of known classes set aside
-    once per job (seeded) to score the retrained models on; never queried. retrain_epochs, retrain_min_steps:
+    random ones (default: one per candidate plus one random). holdout: what the retrained models are scored on:
+    "rest" (the round's unlabeled known-class samples in none of its batches) or a number N of known-class pool
+    samples set aside once per job (seeded), never queried nor shown to the candidates. retrain_epochs, retrain_min_steps:
     a cheaper schedule for the look-ahead models (None: the profile's, so the winning batch's model is the one
     the loop trains next).
     """
 
     def __init__(self, candidates: str | Sequence[str] | None = None, candidate_params: dict | None = None,
-                 batches: int | None = None, holdout: int = 200, retrain_epochs: int | None = None,
+                 batches: int | None = None, holdout: int | str = REST_OF_POOL, retrain_epochs: int | None = None,
                  retrain_min_steps: int | None = None):
         self.candidates = parse_candidates(candidates, minimum=1, who="oracle")
         self.strategies = build_candidates(self.candidates, candidate_params)
         self.batches = whole_number("batches", len(self.candidates) + 1 if batches is None else batches, 1)
-        self.holdout_size = whole_number("holdout", holdout, 1)
+        self.holdout_size = None if holdout == REST_OF_POOL else whole_number_or_rest(holdout)
         schedule = {"epochs": retrain_epochs, "min_steps": retrain_min_steps}
         self.schedule = {key: whole_number(f"retrain_{key}", value, 0)
                          for key, value in schedule.items() if value is not None}
@@ -72,7 +83,7 @@ class Oracle:
 
     def reserved_pool(self) -> int:
         """Pool samples this strategy sets aside and never queries (bench checks the pool can spare them)."""
-        return self.holdout_size
+        return self.holdout_size or 0
 
     def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> np.ndarray:
         """`rng` is not used: every draw comes from streams seeded by the job and the round, so repeated calls
@@ -81,15 +92,17 @@ class Oracle:
         unlabeled = ctx.pool.unlabeled_indices()
         if budget >= len(unlabeled):
             return unlabeled  # nothing to choose between
-        holdout = self.holdout(ctx, budget)
-        batches, sources = self.draw_batches(ctx, holdout, budget)
+        held_out = self.holdout(ctx, budget) if self.holdout_size else np.empty(0, dtype=np.int64)
+        batches, sources = self.draw_batches(ctx, held_out, budget)
+        scored_on = held_out if self.holdout_size else self.rest_of_pool(ctx, batches)
         t0 = time.perf_counter()
-        scores = self.score_batches(ctx, batches, holdout)
+        scores = self.score_batches(ctx, batches, scored_on)
         best = max(range(len(batches)), key=lambda i: scores[i])  # the first of equal scores: deterministic
         self.round_log = {
             "oracle_best_batch": best,
             **{f"autoal_weight_{name}": float(sources[best] == name) for name in self.candidates},
             "oracle_holdout_accuracy": scores[best][0],
+            "oracle_holdout_size": len(scored_on),
             "oracle_retrain_seconds": time.perf_counter() - t0,
         }
         return batches[best]
@@ -106,6 +119,17 @@ class Oracle:
                             f"unlabeled samples, fewer than the batch of {budget}; lower oracle.holdout")
         return holdout
 
+    @staticmethod
+    def rest_of_pool(ctx: QueryContext, batches: list[np.ndarray]) -> np.ndarray:
+        """The unlabeled known-class samples in none of the batches: labeled data no look-ahead model trained on,
+        the same for every batch of the round."""
+        rest = np.setdiff1d(ctx.pool.unlabeled_indices(), np.concatenate(batches))
+        rest = rest[~ctx.pool.is_unknown[rest]]
+        if len(rest) == 0:
+            raise UserError("oracle: no unlabeled sample is left outside its batches to score them on; lower "
+                            "oracle.batches or the query size")
+        return rest
+
     def draw_holdout(self, ctx: QueryContext) -> np.ndarray:
         known = ctx.pool.unlabeled_indices()
         known = known[~ctx.pool.is_unknown[known]]
@@ -117,7 +141,7 @@ class Oracle:
 
     def draw_batches(self, ctx: QueryContext, holdout: np.ndarray, budget: int) -> tuple[list[np.ndarray], list[str]]:
         """M batches in real pool indices, none touching the held-out split, and the source of each."""
-        view, members = pool_without(ctx, holdout)
+        view, members = pool_without(ctx, holdout) if len(holdout) else (ctx, np.arange(len(ctx.pool)))
         batches, sources = [], []
         for name, strategy in list(zip(self.candidates, self.strategies))[:self.batches]:
             own = np.random.default_rng(derive_seed(ctx.seed, "oracle-candidate", name, ctx.round))
