@@ -52,7 +52,7 @@ def ablate(
     from alscope_autoal.strategies.autoal import PAPER_CANDIDATES
     from alscope_autoal.strategies.params import parse_strategy_params
 
-    from .render import ProgressReporter, stderr, stdout
+    from .render import ProgressReporter, stderr, stdout, warn_if_oversubscribed
 
     with user_errors():
         names = split_list(baselines) or ()
@@ -71,6 +71,7 @@ def ablate(
         from alscope_autoal.runner import RunOptions
 
         options["options"] = RunOptions(workers=workers, threads=threads)
+        warn_if_oversubscribed(options["options"])
     with user_errors(f"finished jobs are saved in {out}; rerun the same command to resume"):
         with ProgressReporter() as reporter:
             jobs = run_ablation(request, out, data_dir, download, reporter, **options)

@@ -68,7 +68,7 @@ def bench(
     from alscope_autoal.runner import RunOptions
     from alscope_autoal.strategies.params import parse_strategy_params, with_candidates
 
-    from .render import ProgressReporter, stderr, stdout, summary_table
+    from .render import ProgressReporter, stderr, stdout, summary_table, warn_if_oversubscribed
     from .status import print_plan, retry_command
 
     request = BenchRequest(
@@ -84,6 +84,7 @@ def bench(
             print_plan(out, *plan_bench(request, out, data_dir, download, retry_failed))
         return
     options = RunOptions(workers, jobs_per_gpu, backend, address, shlex.join(["autoal", *sys.argv[1:]]), threads)
+    warn_if_oversubscribed(options)
     with user_errors(f"finished jobs are saved in {out}; rerun the same command to resume"):
         with ProgressReporter() as reporter:
             outcome = run_bench(request, out, data_dir, download, reporter, options, retry_failed)

@@ -17,6 +17,15 @@ stderr = Console(stderr=True)
 stdout = Console(width=None if sys.stdout.isatty() else 160)
 
 
+def warn_if_oversubscribed(options) -> None:
+    """One line on stderr when local workers outnumber the CPU cores (a Ray cluster's cores are not ours to count)."""
+    from alscope_autoal.runner.local import oversubscription_warning, usable_cpus
+
+    warning = oversubscription_warning(options.workers, usable_cpus()) if options.backend == "local" else None
+    if warning:
+        stderr.print(warning, highlight=False, markup=False, soft_wrap=True)
+
+
 class ProgressReporter:
     """Two bars: jobs of the sweep, and rounds of the current job."""
 

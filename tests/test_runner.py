@@ -22,7 +22,8 @@ from alscope_autoal.cli.app import app
 from alscope_autoal.identity import resolve
 from alscope_autoal.results import read_results
 from alscope_autoal.runner import RunOptions, run_sweep
-from alscope_autoal.runner.local import Slot, environment, plan_slots, slot_environment
+from alscope_autoal.runner.local import Slot, environment, oversubscription_warning, plan_slots, slot_environment
+from alscope_autoal.runner.threads import job_threads
 from alscope_autoal.spec import JobSpec
 
 import runner_children
@@ -161,9 +162,53 @@ def test_retry_failed_reruns_exactly_the_failed_jobs(failing_sweep, tmp_path):
 def test_workers_are_spread_over_gpus_and_share_the_cores():
     slots = plan_slots(None, 2, ["0", "1"], cpus=16)
     assert [slot.gpu for slot in slots] == ["0", "1", "0", "1"] and {slot.threads for slot in slots} == {4}
-    assert plan_slots(None, 1, [], cpus=8) == [Slot(None, 2)] * 4
+    assert plan_slots(None, 1, [], cpus=8) == [Slot(None, 1)] * 8  # CPU: one worker per core, one thread each
+    assert plan_slots(None, 1, [], cpus=8, jobs=3) == [Slot(None, 1)] * 3  # never more workers than jobs
+    assert len(plan_slots(1000, 1, [], cpus=2, jobs=80)) == 80
     assert plan_slots(3, 1, [], cpus=2) == [Slot(None, 1)] * 3
-    assert plan_slots(2, 1, [], cpus=16, threads=1) == [Slot(None, 1)] * 2  # --threads fixes the numerics
+    assert plan_slots(2, 1, [], cpus=16, threads=4) == [Slot(None, 4)] * 2  # --threads overrides
+    assert plan_slots(None, 1, ["0"], cpus=16, threads=2) == [Slot("0", 2)]
+
+
+def test_one_thread_per_job_by_default_on_every_backend():
+    assert job_threads(None) == 1 and job_threads(3) == 3  # CPU (local workers, in this process, Ray)
+    assert job_threads(None, gpu_share=8) == 8 and job_threads(2, gpu_share=8) == 2  # a GPU job: its core share
+
+
+def test_more_workers_than_cores_is_one_warning_line(tmp_path, monkeypatch):
+    assert oversubscription_warning(None, 2) is None and oversubscription_warning(2, 2) is None
+    monkeypatch.setattr("alscope_autoal.runner.local.usable_cpus", lambda: 2)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    result = runner.invoke(app, ["bench", "--profile", "smoke", "--rounds", "1", "--strategies", "random",
+                                 "--workers", "3", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    warning = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert warning == ["warning: --workers 3 is more than the 2 CPU cores here: the jobs will compete for them and "
+                       "the sweep runs slower; leave out --workers for one job per core"]
+
+
+def test_default_results_do_not_depend_on_the_number_of_workers(tmp_path, monkeypatch):
+    """The default run (one worker per core: 2 spawned workers here) and --workers 1 (in this process, where torch
+    is first set to 2 threads, as an unset thread count would leave it on a multi-core machine) give the same rows,
+    all under one torch thread."""
+    import torch
+
+    from alscope_autoal.results import read_metadata
+
+    monkeypatch.setattr("alscope_autoal.runner.local.usable_cpus", lambda: 4)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    smoke = ["bench", "--profile", "smoke", "--strategies", "random,entropy", "--rounds", "2"]
+    assert runner.invoke(app, [*smoke, "--out", str(tmp_path / "default")]).exit_code == 0
+    torch.set_num_threads(2)
+    try:
+        assert runner.invoke(app, [*smoke, "--workers", "1", "--out", str(tmp_path / "one")]).exit_code == 0
+    finally:
+        torch.set_num_threads(1)  # the suite's setting (conftest)
+    default, one = (comparable(read_results(tmp_path / name)) for name in ("default", "one"))
+    assert len(default) == 2 * 3
+    pd.testing.assert_frame_equal(default, one)
+    threads = {read_metadata(path)["torch_threads"] for path in tmp_path.glob("*/jobs/*.parquet")}
+    assert threads == {1}
     env = slot_environment(Slot("1", 4))
     assert env == {"CUDA_VISIBLE_DEVICES": "1", "OMP_NUM_THREADS": "4", "MKL_NUM_THREADS": "4"}
 

@@ -1,4 +1,4 @@
-"""The local backend: worker processes on this machine, each pinned to one GPU or to a share of the CPU cores.
+"""The local backend: worker processes on this machine, each pinned to one GPU or (on CPU) to one torch thread.
 
 Workers are started with spawn (a fork would copy the parent's threads and any CUDA state). `CUDA_VISIBLE_DEVICES`
 and the thread counts are put in each worker's environment before it starts, so they hold before torch is
@@ -25,6 +25,7 @@ from ..errors import UserError
 from ..spec import JobSpec
 from .core import Reporter, SweepOutcome
 from .store import clear_failure, write_failure
+from .threads import job_threads
 
 POLL_SECONDS = 0.2  # how often the parent checks for dead workers while waiting for events
 GRACE_SECONDS = 5.0  # how long a worker may take to stop after SIGTERM before it is killed
@@ -52,13 +53,24 @@ def visible_gpus() -> list[str]:
 
 
 def plan_slots(workers: int | None, jobs_per_gpu: int, gpus: list[str], cpus: int,
-               threads: int | None = None) -> list[Slot]:
-    """One slot per worker: GPUs round-robin (`jobs_per_gpu` each by default); CPU threads split evenly
-    unless `threads` fixes them."""
+               threads: int | None = None, jobs: int | None = None) -> list[Slot]:
+    """One slot per worker, never more than `jobs`. On GPUs: `jobs_per_gpu` per GPU by default, dealt
+    round-robin, the CPU cores split evenly among them. On CPU: one worker per core by default, one torch thread
+    each. `threads` fixes the thread count either way (`threads.job_threads`)."""
     if workers is None:
-        workers = len(gpus) * jobs_per_gpu if gpus else max(1, cpus // 2)
-    threads = threads or max(1, cpus // workers)
-    return [Slot(gpus[index % len(gpus)] if gpus else None, threads) for index in range(workers)]
+        workers = len(gpus) * jobs_per_gpu if gpus else cpus
+    if jobs is not None:
+        workers = max(1, min(workers, jobs))
+    per_job = job_threads(threads, max(1, cpus // workers) if gpus else None)
+    return [Slot(gpus[index % len(gpus)] if gpus else None, per_job) for index in range(workers)]
+
+
+def oversubscription_warning(workers: int | None, cpus: int) -> str | None:
+    """One line when `--workers` asks for more jobs at once than there are CPU cores; None otherwise."""
+    if workers is None or workers <= cpus:
+        return None
+    return (f"warning: --workers {workers} is more than the {cpus} CPU cores here: the jobs will compete for them "
+            "and the sweep runs slower; leave out --workers for one job per core")
 
 
 def slot_environment(slot: Slot) -> dict[str, str]:

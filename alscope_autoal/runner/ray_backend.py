@@ -19,6 +19,7 @@ from ..results import write_job
 from ..spec import JobSpec
 from .core import Reporter, SweepOutcome
 from .store import clear_failure, describe, write_failure
+from .threads import job_threads
 
 MAX_RETRIES = 3  # re-runs of a task whose worker process or node died
 WAIT_SECONDS = 0.5  # how long one wait for finished tasks lasts, so Ctrl-C is seen promptly
@@ -77,10 +78,12 @@ def capacity(ray, options: dict[str, Any], workers: int | None) -> int:
 
 
 def run_ray(to_run: list[JobSpec], out_dir: Path, data_dir: Path | None, download: bool, reporter: Reporter,
-            outcome: SweepOutcome, address: str | None = None, workers: int | None = None, threads: int = 1,
-            jobs_per_gpu: int = 1) -> None:
-    """Run `to_run` as Ray tasks; the driver writes results and failures under `out_dir`."""
+            outcome: SweepOutcome, address: str | None = None, workers: int | None = None,
+            threads: int | None = None, jobs_per_gpu: int = 1) -> None:
+    """Run `to_run` as Ray tasks (each on `threads` torch threads, `job_threads` deciding when None); the driver
+    writes results and failures under `out_dir`."""
     ray = import_ray()
+    threads = job_threads(threads)
     connecting = time.perf_counter()
     started_here = connect(ray, address)
     outcome.startup_seconds = time.perf_counter() - connecting

@@ -20,12 +20,12 @@ BACKENDS = ("local", "ray")
 
 @dataclass(frozen=True)
 class RunOptions:
-    workers: int | None = None  # None: one per GPU (times jobs_per_gpu), else half the CPU cores
+    workers: int | None = None  # None: one per GPU (times jobs_per_gpu), else one per CPU core; never above jobs
     jobs_per_gpu: int = 1
     backend: str = "local"
     address: str | None = None  # a Ray cluster; None starts a local Ray instance
     command: str | None = None  # the command line that started the sweep, kept in its manifest
-    threads: int | None = None  # torch CPU threads per job; None: the cores divided among the workers
+    threads: int | None = None  # torch CPU threads per job; None: `threads.job_threads` decides (1 on CPU)
 
     def check(self) -> None:
         if self.backend not in BACKENDS:
@@ -51,9 +51,9 @@ def run_sweep(specs: list[JobSpec], out_dir: Path, data_dir: Path | None = None,
     write_manifest(out_dir, specs, options.command)
     remove_stale_temporaries(out_dir)
     set_aside = set_aside_damaged(specs, out_dir) + set_aside_superseded(specs, out_dir)
-    slots = local_slots(options) if options.backend == "local" else []
+    slots = local_slots(options, len(specs)) if options.backend == "local" else []
     if len(slots) == 1:  # one worker: run in this process, with no worker start-up to pay
-        outcome = run_here(specs, out_dir, data_dir, download, reporter, options.threads)
+        outcome = run_here(specs, out_dir, data_dir, download, reporter, slots[0].threads)
         outcome.set_aside = set_aside
         return outcome
     to_run, done = split_done(specs, out_dir)
@@ -63,7 +63,7 @@ def run_sweep(specs: list[JobSpec], out_dir: Path, data_dir: Path | None = None,
         from .ray_backend import run_ray
 
         run_ray(to_run, out_dir, data_dir, download, reporter, outcome, options.address, options.workers,
-                threads=options.threads or 1, jobs_per_gpu=options.jobs_per_gpu)
+                threads=options.threads, jobs_per_gpu=options.jobs_per_gpu)
     elif to_run:
         from .local import run_pool
 
@@ -72,10 +72,8 @@ def run_sweep(specs: list[JobSpec], out_dir: Path, data_dir: Path | None = None,
 
 
 def run_here(specs: list[JobSpec], out_dir: Path, data_dir: Path | None, download: bool, reporter: Reporter,
-             threads: int | None) -> SweepOutcome:
-    """Run the jobs in this process, under `threads` torch threads if given (restored afterwards)."""
-    if not threads:
-        return run_sequential(specs, out_dir, data_dir, download, reporter)
+             threads: int) -> SweepOutcome:
+    """Run the jobs in this process, under `threads` torch threads (restored afterwards)."""
     import torch
 
     before = torch.get_num_threads()
@@ -86,7 +84,7 @@ def run_here(specs: list[JobSpec], out_dir: Path, data_dir: Path | None, downloa
         torch.set_num_threads(before)
 
 
-def local_slots(options: RunOptions) -> list:
+def local_slots(options: RunOptions, jobs: int) -> list:
     from .local import plan_slots, usable_cpus, visible_gpus
 
-    return plan_slots(options.workers, options.jobs_per_gpu, visible_gpus(), usable_cpus(), options.threads)
+    return plan_slots(options.workers, options.jobs_per_gpu, visible_gpus(), usable_cpus(), options.threads, jobs)
