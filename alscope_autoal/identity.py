@@ -5,7 +5,7 @@ the profile's budget for the spec's dataset, and the strategy's profile-dependen
 those by defining a classmethod `resolved_params(profile) -> dict`; AutoAL-family strategies (autoal,
 autoal-lookahead and any subclass of AutoAL) contribute the profile's entry in AutoAL's SCHEDULES. Values are
 JSON scalars (str, int, float, bool, None). The job id hashes them, so an edited profile or schedule gives new
-job ids: the jobs rerun, and results written under the old values are stale.
+job ids: the jobs rerun, and results written under the old values are stale (docs/protocol.md, "Job identity").
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The active-learning loop: train, evaluate, query, label, until the round count is reached.
 
 Row r of a job's record describes the model trained after r queries: how many labels it saw, its test scores,
-and the cost of the query that bought the r-th batch (zero for the initial round).
+and the cost of the query that bought the r-th batch (zero for the initial round); the columns are listed in
+docs/protocol.md, "Per-round record".
 """
 
 from __future__ import annotations

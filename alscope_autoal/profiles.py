@@ -1,5 +1,5 @@
 """Profiles: one commented hyper-parameter set per compute regime. Every result row names its profile, and
-numbers from different profiles are never put in one table (PROTOCOL.md, "Profiles")."""
+numbers from different profiles are never put in one table (docs/protocol.md, "Profiles")."""
 
 from __future__ import annotations
 

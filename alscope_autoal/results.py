@@ -4,7 +4,7 @@ A job counts as done only when its file reads back. Files are written under a te
 (`.<job id>.<random>.tmp`) and renamed into place, so an interrupted write never leaves a half file under a job's
 name: a `jobs/*.parquet` file that does not read back is damaged (truncated on a full disk, copied badly, edited),
 never a write in progress. Damaged files are reported, never skipped in silence, and never deleted: a rerun of
-their job first moves them to `jobs/damaged/`.
+their job first moves them to `jobs/damaged/` (docs/protocol.md, "Result files").
 """
 
 from __future__ import annotations

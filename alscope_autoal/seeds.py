@@ -1,4 +1,4 @@
-"""Per-purpose seeds derived by hashing names (PROTOCOL.md, "Seeds and pairing").
+"""Per-purpose seeds derived by hashing names (docs/protocol.md, "Seeds and pairing").
 
 One repetition seed fans out into independent streams: the data split and the initial labeled set depend only on
 (dataset, setting, seed), so every strategy of a repetition starts from the same labeled set, while model

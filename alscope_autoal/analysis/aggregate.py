@@ -1,10 +1,10 @@
-"""Aggregates of result rows (PROTOCOL.md, "Metrics"): the one place where benchmark numbers are computed.
+"""Aggregates of result rows (docs/protocol.md, "Metrics"): the one place where benchmark numbers are computed.
 
 `autoal bench`'s summary, `autoal report`'s tables and `autoal plot`'s figures all take their values from here, so
 a figure always shows what a table says. Inputs are result rows as `results.read_results` returns them.
 
 Comparisons pair runs by (dataset, setting, profile, seed): every strategy of one seed starts from the same labeled
-set and is scored on the same test set (PROTOCOL.md, "Seeds and pairing"), so per-seed differences are paired.
+set and is scored on the same test set (docs/protocol.md, "Seeds and pairing"), so per-seed differences are paired.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""AutoAL's bi-level search on the labeled set (paper Sec. 3, Eqs. 6-9), repaired as docs/autoal.md asks.
+"""AutoAL's bi-level search on the labeled set (paper Sec. 3, Eqs. 6-9), repaired as docs/autoal.md describes.
 
 One half of the labeled set (L_fit) pre-trains FitNet; the other half (L_val) stands in for the unlabeled pool.
 Each step draws ONE batch of L_val positions and every pass of the step (FitNet's loss, SearchNet's weights, the
