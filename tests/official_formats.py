@@ -84,3 +84,68 @@ def write_tiny_imagenet(root: Path, wnids=("n01443537", "n01629819"), per_class:
         Image.fromarray(images(1, (64, 64, 3), seed=99 + c)[0]).save(base / "val" / "images" / name)
         rows.append(f"{name}\t{wnid}\t0\t0\t63\t63")
     (base / "val" / "val_annotations.txt").write_text("\n".join(rows) + "\n")
+
+
+def write_cifar10(root: Path, n_train: int = 10, n_test: int = 10) -> None:
+    folder = root / "cifar-10-batches-py"
+    for i in range(1, 6):
+        write_pickle(folder / f"data_batch_{i}", {"data": images(n_train, (3072,), seed=i),
+                                                  "labels": list(np.arange(n_train) % 10)})
+    write_pickle(folder / "test_batch", {"data": images(n_test, (3072,)), "labels": list(np.arange(n_test) % 10)})
+    write_pickle(folder / "batches.meta", {"label_names": [f"class{i}" for i in range(10)]})
+
+
+def write_lines(path: Path, lines: list[str], encoding: str = "utf-8") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes("".join(line + "\n" for line in lines).encode(encoding))
+    return path
+
+
+def write_mr(root: Path, per_class: int = 20) -> Path:
+    """rt-polarity.pos / .neg: latin-1, one sentence a line (with a latin-1 character, as the real files)."""
+    folder = root / "text" / "MR"
+    write_lines(folder / "rt-polarity.neg", [f"a dull , tedious film number {i} ." for i in range(per_class)],
+                "latin-1")
+    return write_lines(folder / "rt-polarity.pos", [f"a warm , clever caf\xe9 comedy number {i} ."
+                                                    for i in range(per_class)], "latin-1")
+
+
+TREC_FIXTURE = ["ABBR:exp What does NASA stand for ?", "ENTY:animal What is the fastest fish ?",
+                "DESC:def What is an atom ?", "HUM:ind Who wrote Hamlet ?", "LOC:city Where is Kyoto ?",
+                "NUM:date When did the war end ?"]
+
+
+def write_trec(root: Path, repeats: int = 3) -> Path:
+    folder = root / "text" / "TREC"
+    write_lines(folder / "TREC_10.label", TREC_FIXTURE, "latin-1")
+    return write_lines(folder / "train_5500.label", TREC_FIXTURE * repeats, "latin-1")
+
+
+def write_zhang_csv(root: Path, folder: str, n_classes: int, fields: int = 2, per_class: int = 2) -> Path:
+    """Zhang et al.'s CSV: every field quoted, 1-based class first, quotes doubled, newlines as a literal \\n."""
+    rows = [",".join([f'"{c + 1}"'] + [f'"field {k} of ""row"" {i}\\nclass {c}"' for k in range(fields - 1)])
+            for c in range(n_classes) for i in range(per_class)]
+    write_lines(root / "text" / folder / "test.csv", rows)
+    (root / "text" / folder / "classes.txt").write_text("".join(f"class {c}\n" for c in range(n_classes)))
+    return write_lines(root / "text" / folder / "train.csv", rows * 2)
+
+
+def write_imdb(root: Path, per_class: int = 3) -> Path:
+    last = None
+    for split in ("train", "test"):
+        for polarity, rating in (("neg", 2), ("pos", 9)):
+            folder = root / "text" / "aclImdb" / split / polarity
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(per_class):
+                last = folder / f"{i}_{rating}.txt"
+                last.write_text(f"A {polarity} review {i}.<br /><br />It was {'bad' if rating < 5 else 'good'}.")
+    return last
+
+
+def write_sst(root: Path) -> Path:
+    trees = [f"({label} (2 Sentence) ({label} (2 number) ({label} {word})))"
+             for label, word in enumerate(["awful", "bad", "okay", "good", "superb"])]
+    folder = root / "text" / "sst" / "trees"
+    write_lines(folder / "test.txt", trees)
+    write_lines(folder / "dev.txt", trees)
+    return write_lines(folder / "train.txt", trees * 2)

@@ -12,14 +12,15 @@ from pathlib import Path
 
 from ..errors import DataError
 from ..registry import Registry
-from .base import DatasetInfo, ImageDataset
+from .base import DatasetInfo, ImageDataset, TextDataset
 from .digits import load_digits
 from .medmnist_sets import medmnist_description, medmnist_info, medmnist_names
+from .text_sets import TEXT_DATASETS
 from .tiny_imagenet import download_tiny_imagenet, load_tiny_imagenet
 from .torchvision_sets import (download_with, load_cifar10, load_cifar100, load_fashionmnist, load_mnist,
                                load_svhn)
 
-__all__ = ["DATASETS", "ImageDataset", "default_data_dir", "load_dataset"]
+__all__ = ["DATASETS", "ImageDataset", "TextDataset", "default_data_dir", "load_dataset"]
 
 DATASETS: Registry[DatasetInfo] = Registry("dataset")
 DATASETS.add("digits", DatasetInfo(load_digits, "nothing: bundled with scikit-learn"),
@@ -40,6 +41,8 @@ DATASETS.add("tiny-imagenet", DatasetInfo(load_tiny_imagenet, "tiny-imagenet-200
              "Tiny ImageNet 64x64 RGB, 200 classes (val split as test set)")
 for _name in medmnist_names():
     DATASETS.add(_name, medmnist_info(_name), medmnist_description(_name))
+for _name, (_info, _description) in TEXT_DATASETS.items():
+    DATASETS.add(_name, _info, f"{_description} [text: needs --encoder] ({_info.citation})")
 
 
 def default_data_dir() -> Path:
@@ -50,7 +53,8 @@ def default_data_dir() -> Path:
     return cache / "alscope-autoal" / "data"
 
 
-def load_dataset(name: str, data_dir: Path | str | None = None, download: bool = False) -> ImageDataset:
+def load_dataset(name: str, data_dir: Path | str | None = None,
+                 download: bool = False) -> ImageDataset | TextDataset:
     """Read a registered dataset from `data_dir`, fetching it first when `download` is set."""
     DATASETS.check(name)
     root = Path(data_dir).expanduser().resolve() if data_dir else default_data_dir()
@@ -58,7 +62,7 @@ def load_dataset(name: str, data_dir: Path | str | None = None, download: bool =
 
 
 @functools.lru_cache(maxsize=4)
-def _load_cached(name: str, root: Path, download: bool) -> ImageDataset:
+def _load_cached(name: str, root: Path, download: bool) -> ImageDataset | TextDataset:
     info = DATASETS.get(name)
     if download and info.download is not None:
         try:

@@ -44,18 +44,39 @@ class ImageDataset:
         return int(self.train_x.shape[-1])
 
     def channel_stats(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-channel mean and std of the training images, on the 0-1 scale."""
+        """Per-channel mean and std of the training images, on the 0-1 scale (embeddings: unused, 0 and 1)."""
+        if self.train_x.ndim == 2:
+            return torch.zeros(self.n_channels), torch.ones(self.n_channels)
         x = self.train_x.float().div_(255)
         return x.mean(dim=(0, 2, 3)), x.std(dim=(0, 2, 3)).clamp_min(1e-3)
+
+
+@dataclass
+class TextDataset:
+    """Sentences and int64 labels; a job reads them only through an encoder's cached embeddings."""
+
+    name: str
+    train_texts: list[str]
+    train_y: torch.Tensor
+    test_texts: list[str]
+    test_y: torch.Tensor
+    classes: list[str]
+    fingerprint: dict[str, str] = field(default_factory=dict)  # file name -> sha256 of its bytes
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
 
 
 @dataclass(frozen=True)
 class DatasetInfo:
     """A registered dataset: how to read it from disk and, for users with a network, how to fetch it."""
 
-    load: Callable[[Path], ImageDataset]
+    load: Callable[[Path], "ImageDataset | TextDataset"]
     layout: str  # where the official files sit under the data dir, shown in errors
     download: Callable[[Path], None] | None = None
+    modality: str = "image"  # or "text": which encoders can embed it
+    citation: str = ""
 
 
 def sha256_file(path: Path) -> str:
