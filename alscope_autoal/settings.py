@@ -6,15 +6,19 @@ repetition sees the same pool, the same test set and the same initial labeled se
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from .data import ImageDataset
+from .errors import UserError
 from .profiles import Profile
 from .seeds import rng_for
 from .spec import JobSpec
+
+MIN_KNOWN_CLASSES = 2
 
 
 @dataclass
@@ -51,6 +55,16 @@ def known_classes(n_classes: int, open_set_ratio: float) -> np.ndarray:
     return np.arange(n_classes - n_unknown)
 
 
+def check_known_classes(n_known: int, n_classes: int, spec: JobSpec) -> None:
+    """An open-set pool must keep two known classes: with fewer there is nothing to classify."""
+    if n_known >= MIN_KNOWN_CLASSES or not spec.open_set_ratio:
+        return
+    most = math.floor((n_classes - MIN_KNOWN_CLASSES) / n_classes * 100) / 100
+    fix = f"choose --open-set-ratio {most:g} or less" if most > 0 else "leave out --open-set-ratio"
+    raise UserError(f"--open-set-ratio {spec.open_set_ratio} leaves {n_known} of the {n_classes} classes of "
+                    f"{spec.dataset} known, but an open-set pool needs {MIN_KNOWN_CLASSES}: {fix}")
+
+
 def prepare(data: ImageDataset, spec: JobSpec, profile: Profile) -> PreparedData:
     key = (spec.dataset, spec.setting, spec.seed)
     pool_idx = subsample(len(data.train_y), profile.max_pool, rng_for(spec.seed, *key, "pool-subset"))
@@ -59,6 +73,7 @@ def prepare(data: ImageDataset, spec: JobSpec, profile: Profile) -> PreparedData
     if spec.imbalance_factor != 1.0:
         pool_idx = pool_idx[long_tail(y, spec.imbalance_factor, rng_for(spec.seed, *key, "long-tail"))]
     known = known_classes(data.n_classes, spec.open_set_ratio)
+    check_known_classes(len(known), data.n_classes, spec)
     remap = np.full(data.n_classes, -1, dtype=np.int64)
     remap[known] = np.arange(len(known))
     pool_y = remap[data.train_y.numpy()[pool_idx]]

@@ -15,17 +15,17 @@ from .options import (DataDir, Datasets, Download, ImbalanceFactor, Initial, Ope
 def ablate(
     num_candidates: Annotated[Optional[str], typer.Option(
         help="Comma-separated K values: AutoAL with the first K candidates of --candidates, e.g. 3,5,7.",
-        show_default=False)] = None,
+        show_default="none")] = None,
     components: Annotated[Optional[str], typer.Option(
         help="Comma-separated: no-loss-head, no-pretrain, hard-mask (the released code's mask), "
              "per-strategy-thresholds, and autoal-lookahead's changes one at a time: frozen-fitnet, "
              "fitnet-val-model, lookahead, softmax-mixing, running-threshold, query-ratio, or all-lookahead.",
-        show_default=False)] = None,
+        show_default="none")] = None,
     subset: Annotated[Optional[list[str]], typer.Option(
-        help="A candidate subset to run, comma-separated; repeatable.", show_default=False)] = None,
+        help="A candidate subset to run, comma-separated; repeatable.", show_default="none")] = None,
     candidates: Annotated[Optional[str], typer.Option(
-        help="Candidate order that K counts along. [default: the paper's: entropy,margin,least-confidence,"
-             "kmeans,bald,var-ratio,mean-std]", show_default=False)] = None,
+        help="Candidate order that K counts along.",
+        show_default="the paper's: entropy,margin,least-confidence,kmeans,bald,var-ratio,mean-std")] = None,
     baselines: Annotated[str, typer.Option(help="Comma-separated strategies run beside the variants.")] = "random",
     datasets: Datasets = None,
     seeds: Seeds = 1,
@@ -36,9 +36,9 @@ def ablate(
     imbalance_factor: ImbalanceFactor = 1.0,
     open_set_ratio: OpenSetRatio = 0.0,
     strategy_param: Annotated[Optional[list[str]], typer.Option(
-        help="autoal.KEY=VALUE for every variant (or BASELINE.KEY=VALUE), repeatable.")] = None,
-    workers: Annotated[Optional[int], typer.Option(help="Jobs run at once. [default: as bench]",
-                                                   show_default=False)] = None,
+        help="autoal.KEY=VALUE for every variant (or BASELINE.KEY=VALUE), repeatable.",
+        show_default="each strategy's own values")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Jobs run at once.", show_default="as bench")] = None,
     threads: Threads = None,
     out: Annotated[Path, typer.Option(help="Output folder: Parquet results and the ablation table/figure.")]
     = Path("results-ablation"),

@@ -16,6 +16,7 @@ import typer
 from .errors import split_list, user_errors
 from .options import (DataDir, Datasets, Download, ImbalanceFactor, Initial, OpenSetRatio, ProfileName, QuerySize,
                       Rounds, Seeds, Threads)
+from .usage import PlainUsage
 
 app = typer.Typer(name="autoal", help="Benchmark deep active-learning strategies, AutoAL among them.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -26,16 +27,15 @@ class Catalog(str, Enum):
     profiles = "profiles"
 
 
-@app.command()
+@app.command(cls=PlainUsage)
 def bench(
     datasets: Datasets = None,
     strategies: Annotated[Optional[str], typer.Option(
-        help="Comma-separated strategy names. [default: random,entropy,margin,least-confidence]",
-        show_default=False)] = None,
+        help="Comma-separated strategy names.", show_default="random,entropy,margin,least-confidence")] = None,
     candidates: Annotated[Optional[str], typer.Option(
         help="The candidate strategies of every selector (autoal, autoal-lookahead, vote, vote-random, albl, "
-             "tailor, oracle), comma-separated. [default: the paper's "
-             "seven: entropy,margin,least-confidence,kmeans,bald,var-ratio,mean-std]", show_default=False)] = None,
+             "tailor, oracle), comma-separated.",
+        show_default="the paper's seven: entropy,margin,least-confidence,kmeans,bald,var-ratio,mean-std")] = None,
     seeds: Seeds = 1,
     profile: ProfileName = "cpu",
     rounds: Rounds = None,
@@ -47,15 +47,16 @@ def bench(
     data_dir: DataDir = None,
     download: Download = False,
     strategy_param: Annotated[Optional[list[str]], typer.Option(
-        help="NAME.KEY=VALUE, repeatable, e.g. bald.passes=20 (see the strategy's docs).")] = None,
+        help="NAME.KEY=VALUE, repeatable, e.g. bald.passes=20 (see the strategy's docs).",
+        show_default="each strategy's own values")] = None,
     workers: Annotated[Optional[int], typer.Option(
-        help="Jobs run at once. Default: one per GPU (times --jobs-per-gpu), else half the CPU cores.",
-        show_default=False)] = None,
+        help="Jobs run at once (never more than there are jobs).",
+        show_default="one per CPU core; on a GPU machine, one per GPU times --jobs-per-gpu")] = None,
     jobs_per_gpu: Annotated[int, typer.Option(help="Jobs sharing one GPU.")] = 1,
     threads: Threads = None,
     backend: Annotated[str, typer.Option(help="local (worker processes here) or ray (a Ray cluster).")] = "local",
     address: Annotated[Optional[str], typer.Option(
-        help="Ray cluster address, e.g. HEAD_IP:6379. [default: a local Ray instance]", show_default=False)] = None,
+        help="Ray cluster address, e.g. HEAD_IP:6379.", show_default="a local Ray instance")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the jobs to run and those done; run none.")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Run only jobs missing in OUT (always the case).")] = False,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Rerun only the jobs that failed in OUT "
@@ -122,19 +123,39 @@ def sweep_summary(out: Path, outcome):
     return summary(pd.concat(frames, ignore_index=True)) if frames else pd.DataFrame()
 
 
-@app.command("list")
-def list_(what: Annotated[Catalog, typer.Argument(help="What to list.")]) -> None:
+@app.command("list", cls=PlainUsage)
+def list_(what: Annotated[Catalog, typer.Argument(help="What to list.")],
+          data_dir: Annotated[Optional[Path], typer.Option(
+              "--data-dir", envvar="AUTOAL_DATA_DIR", help="With 'datasets': mark those whose files are under this root.",
+              show_default="~/.cache/alscope-autoal/data")] = None) -> None:
     """List the registered datasets, strategies or profiles, one line each."""
     from alscope_autoal.roles import is_oracle
 
-    from .render import stdout
+    from .render import stderr, stdout
 
     registry = catalog(what)
+    marks = availability_marks(registry, data_dir) if what is Catalog.datasets else {}
     width = max(len(name) for name in registry)
     oracles = [name for name in registry if what is Catalog.strategies and is_oracle(name)]
     for name in [name for name in registry if name not in oracles] + oracles:  # oracles last, in bold
-        stdout.print(f"{name:<{width}}  {oracle_mark(registry.describe(name), name in oracles)}",
-                     style="bold" if name in oracles else None, highlight=False, soft_wrap=True)
+        stdout.print(f"{name:<{width}}  {marks.get(name, '')}{oracle_mark(registry.describe(name), name in oracles)}",
+                     style="bold" if name in oracles else None, highlight=False, markup=False, soft_wrap=True)
+    if marks:
+        stderr.print(f"present: the dataset's files are under {data_root(data_dir)} (--data-dir); a missing one needs "
+                     "'autoal bench --download' (a network) or its official files there", highlight=False)
+
+
+def data_root(data_dir: Path | None) -> Path:
+    from alscope_autoal.data import default_data_dir
+
+    return Path(data_dir).expanduser() if data_dir else default_data_dir()
+
+
+def availability_marks(registry, data_dir: Path | None) -> dict[str, str]:
+    """Each dataset's 'bundled', 'present' or 'missing' under the data dir, padded to one width."""
+    from alscope_autoal.data.presence import availability
+
+    return {name: f"{availability(registry.get(name), data_root(data_dir)):<8} " for name in registry}
 
 
 def oracle_mark(description: str, oracle: bool) -> str:
@@ -156,10 +177,10 @@ def catalog(what: Catalog):
 # Each remaining command lives in its own module.
 from . import ablate, plot, report, status  # noqa: E402
 
-app.command("plot")(plot.plot)
-app.command("report")(report.report)
-app.command("status")(status.status)
-app.command("ablate")(ablate.ablate)
+app.command("plot", cls=PlainUsage)(plot.plot)
+app.command("report", cls=PlainUsage)(report.report)
+app.command("status", cls=PlainUsage)(status.status)
+app.command("ablate", cls=PlainUsage)(ablate.ablate)
 
 
 def main() -> None:

@@ -7,21 +7,18 @@ from typing import Annotated, Optional
 
 import typer
 
-Datasets = Annotated[Optional[str], typer.Option(help="Comma-separated dataset names. [default: digits]",
-                                                 show_default=False)]
+Datasets = Annotated[Optional[str], typer.Option(help="Comma-separated dataset names.", show_default="digits")]
 Seeds = Annotated[int, typer.Option(help="Repetitions (seeds 0..N-1).")]
 ProfileName = Annotated[str, typer.Option("--profile", help="smoke, cpu or paper (see 'autoal list profiles').")]
-Rounds = Annotated[Optional[int], typer.Option(help="Query rounds. [default: the profile's]", show_default=False)]
-Initial = Annotated[Optional[int], typer.Option(help="Initial labeled-set size. [default: the profile's]",
-                                                show_default=False)]
-QuerySize = Annotated[Optional[int], typer.Option(help="Labels bought per round. [default: the profile's]",
-                                                  show_default=False)]
+Rounds = Annotated[Optional[int], typer.Option(help="Query rounds.", show_default="the profile's")]
+Initial = Annotated[Optional[int], typer.Option(help="Initial labeled-set size.", show_default="the profile's")]
+QuerySize = Annotated[Optional[int], typer.Option(help="Labels bought per round.", show_default="the profile's")]
 ImbalanceFactor = Annotated[float, typer.Option(help="Long-tailed pool: largest/smallest class size.")]
 OpenSetRatio = Annotated[float, typer.Option(help="Fraction of classes held out as unknown.")]
 DataDir = Annotated[Optional[Path], typer.Option(
-    "--data-dir", envvar="AUTOAL_DATA_DIR", help="Root holding the official dataset layouts (like ../shared/data). "
-    "Default: ~/.cache/alscope-autoal/data.", show_default=False)]
+    "--data-dir", envvar="AUTOAL_DATA_DIR", help="Root holding the official dataset layouts (like ../shared/data).",
+    show_default="~/.cache/alscope-autoal/data")]
 Download = Annotated[bool, typer.Option(help="Fetch missing datasets (needs a network).")]
 Threads = Annotated[Optional[int], typer.Option(
     help="Torch CPU threads per job. On CPU the thread count changes the floating-point result, so fix it to "
-         "reproduce a run exactly. [default: the CPU cores divided among the workers]", show_default=False)]
+         "reproduce a run exactly.", show_default="1 on CPU; on a GPU, the CPU cores divided among the workers")]

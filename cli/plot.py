@@ -10,13 +10,11 @@ import typer
 from .errors import split_list, user_errors
 
 ResultsDir = Annotated[Path, typer.Argument(help="A folder written by 'autoal bench --out'.", show_default=False)]
-Datasets = Annotated[Optional[str], typer.Option(help="Comma-separated datasets to show. [default: all]",
-                                                 show_default=False)]
+Datasets = Annotated[Optional[str], typer.Option(help="Comma-separated datasets to show.", show_default="all")]
 Strategies = Annotated[Optional[str], typer.Option(
-    help="Comma-separated strategies to show (random and entropy still serve as references). [default: all]",
-    show_default=False)]
-Profile = Annotated[Optional[str], typer.Option(help="Use only this profile's results. [default: the only one]",
-                                                show_default=False)]
+    help="Comma-separated strategies to show (random and entropy still serve as references).", show_default="all")]
+Profile = Annotated[Optional[str], typer.Option(help="Use only this profile's results.",
+                                                show_default="the only one")]
 AllowMixed = Annotated[bool, typer.Option("--allow-mixed-profiles", help="Show several profiles side by side (never pooled).")]
 AllowStale = Annotated[bool, typer.Option("--allow-stale", help="Pool results written under different settings "
                                           "(an edited profile or AutoAL schedule) instead of refusing.")]
@@ -41,8 +39,8 @@ def print_load_notes(results_dir: Path, analysis, skip_damaged: bool) -> None:
 
 def plot(
     results_dir: ResultsDir,
-    out: Annotated[Optional[Path], typer.Option(help="Folder for the figures. [default: RESULTS_DIR/figures]",
-                                                show_default=False)] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Folder for the figures.",
+                                                show_default="RESULTS_DIR/figures")] = None,
     format: Annotated[str, typer.Option("--format", help="Comma-separated file formats: png, pdf, svg.")] = "png,pdf",
     datasets: Datasets = None,
     strategies: Strategies = None,

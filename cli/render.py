@@ -12,9 +12,18 @@ from rich.table import Table
 
 from alscope_autoal.roles import display_name
 
-stderr = Console(stderr=True)
-# Piped or redirected output would be cut to 80 columns, truncating strategy names in tables.
-stdout = Console(width=None if sys.stdout.isatty() else 160)
+
+class LogConsole(Console):
+    """A console that wraps long lines only on a terminal: piped or redirected, each message (and a command to
+    copy) stays on one line. Checked at each print, since the stream can be swapped (tests, `contextlib.redirect`)."""
+
+    def print(self, *objects: Any, soft_wrap: bool | None = None, **kwargs: Any) -> None:
+        super().print(*objects, soft_wrap=not self.is_terminal if soft_wrap is None else soft_wrap, **kwargs)
+
+
+stderr = LogConsole(stderr=True)
+# Piped or redirected tables get 160 columns instead of 80, so strategy names are not truncated.
+stdout = LogConsole(width=None if sys.stdout.isatty() else 160)
 
 
 def warn_if_oversubscribed(options) -> None:

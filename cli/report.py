@@ -31,7 +31,7 @@ def report(
     metric: Annotated[Metric, typer.Option(help="What the main table and the ranks show: aubc, final (accuracy) "
                                            "or efficiency (labels saved against random).")] = Metric.aubc,
     out: Annotated[Optional[Path], typer.Option(help="Write to this file instead of standard output.",
-                                                show_default=False)] = None,
+                                                show_default="standard output")] = None,
     datasets: Datasets = None,
     strategies: Strategies = None,
     profile: Profile = None,

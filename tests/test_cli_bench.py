@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from alscope_autoal.cli.app import app
+from alscope_autoal.data.presence import expand_braces
 from alscope_autoal.results import read_metadata, read_results
 
 SMOKE = ["bench", "--profile", "smoke", "--strategies", "random,entropy", "--rounds", "2"]
@@ -77,6 +78,9 @@ def test_a_corrupt_result_file_is_redone(smoke_run, tmp_path):
     (["--rounds", "0"], "--rounds must be a positive number"),
     (["--datasets", "svhn"], "--download"),
     (["--imbalance-factor", "0.5"], "--imbalance-factor must be at least 1"),
+    (["--open-set-ratio", "0.99"], "--open-set-ratio 0.99 leaves 0 of the 10 classes of digits known, but an "
+                                   "open-set pool needs 2: choose --open-set-ratio 0.8 or less"),
+    (["--open-set-ratio", "0.9"], "leaves 1 of the 10 classes"),
     (["--strategies", ","], "no strategy given"),
     (["--candidates", "entropy,margin"], "add one of them to --strategies"),
     (["--strategies", "vote", "--candidates", "entropy,margn"], "did you mean 'margin'"),
@@ -130,3 +134,24 @@ def test_list(what, expected):
     result = runner.invoke(app, ["list", what])
     assert result.exit_code == 0 and expected in result.output
     assert all(len(line.split(maxsplit=1)) == 2 for line in result.output.strip().splitlines())
+
+
+def test_list_datasets_marks_those_present_under_the_data_dir(tmp_path):
+    (tmp_path / "MNIST" / "raw").mkdir(parents=True)
+    for stem in ["train-images-idx3", "train-labels-idx1", "t10k-images-idx3", "t10k-labels-idx1"]:
+        (tmp_path / "MNIST" / "raw" / f"{stem}-ubyte").write_bytes(b"")
+    (tmp_path / "medmnist").mkdir()
+    (tmp_path / "medmnist" / "breastmnist.npz").write_bytes(b"")
+    (tmp_path / "cifar-100-python").write_bytes(b"")  # a file where the layout wants a folder
+    result = runner.invoke(app, ["list", "datasets", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    marks = {line.split()[0]: line.split()[1] for line in result.output.splitlines()}
+    assert (marks["digits"], marks["mnist"], marks["breastmnist"]) == ("bundled", "present", "present")
+    assert (marks["fashionmnist"], marks["cifar10"], marks["cifar100"]) == ("missing", "missing", "missing")
+    assert f"present: the dataset's files are under {tmp_path} (--data-dir)" in result.output
+
+
+def test_a_layout_with_braces_names_every_path():
+    assert expand_braces("text/aclImdb/{train,test}/{neg,pos}/") == [
+        "text/aclImdb/train/neg/", "text/aclImdb/train/pos/", "text/aclImdb/test/neg/", "text/aclImdb/test/pos/"]
+    assert expand_braces("svhn/*_32x32.mat") == ["svhn/*_32x32.mat"]
