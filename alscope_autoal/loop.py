@@ -32,6 +32,18 @@ def pick_device(preferred: str | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def clocks() -> tuple[float, float]:
+    """(wall, process CPU) seconds now. CPU time adds up every thread of this process, so it is what the job
+    itself used, whatever else runs on the machine; wall time also counts the waits when other work takes the cores."""
+    return time.perf_counter(), time.process_time()
+
+
+def seconds_since(start: tuple[float, float], phase: str) -> dict[str, float]:
+    """`<phase>_seconds` (wall) and `<phase>_cpu_seconds` since `start` (from `clocks`)."""
+    wall, cpu = clocks()
+    return {f"{phase}_seconds": wall - start[0], f"{phase}_cpu_seconds": cpu - start[1]}
+
+
 def image_spec(data: ImageDataset, prepared: PreparedData) -> ImageSpec:
     mean, std = data.channel_stats()
     return ImageSpec(data.n_channels, len(prepared.classes), mean, std, data.flips_ok)
@@ -66,17 +78,19 @@ def run_job(spec: JobSpec, data: ImageDataset, device: torch.device | None = Non
     pool = Pool(len(prepared.pool_y), prepared.is_unknown)
     pool.label(initial_indices(prepared, spec), 0)
     strategy = make_strategy(spec.strategy, spec.params)
-    query_cost: dict[str, Any] = {"n_queried": 0, "n_queried_unknown": 0, "selection_seconds": 0.0}
+    query_cost: dict[str, Any] = {"n_queried": 0, "n_queried_unknown": 0, "selection_seconds": 0.0,
+                                  "selection_cpu_seconds": 0.0}
     rows = []
     for round_ in range(spec.rounds + 1):
         trainable = pool.trainable_indices()
-        t0 = time.perf_counter()
+        start = clocks()
         model = train_model(pool_x[torch.as_tensor(trainable, device=device)], prepared.pool_y[trainable], img,
                             profile, derive_seed(spec.seed, spec.dataset, "model-init", round_), device)
-        t1 = time.perf_counter()
+        trained, start = seconds_since(start, "train"), clocks()
         scores = evaluate(model, prepared, img, profile, device)
-        row = round_row(spec, profile, pool, round_, img.n_classes) | scores | query_cost | {
-            "train_seconds": t1 - t0, "eval_seconds": time.perf_counter() - t1, "device": str(device),
+        evaluated = seconds_since(start, "eval")
+        row = round_row(spec, profile, pool, round_, img.n_classes) | scores | query_cost | trained | evaluated | {
+            "device": str(device),
             "labeled_class_counts": np.bincount(prepared.pool_y[trainable].numpy(), minlength=img.n_classes)
             .tolist(),
         }
@@ -89,9 +103,9 @@ def run_job(spec: JobSpec, data: ImageDataset, device: torch.device | None = Non
                            derive_seed(spec.seed, spec.strategy, "strategy"),
                            next_model_seed=derive_seed(spec.seed, spec.dataset, "model-init", round_ + 1))
         rng = rng_for(spec.seed, spec.dataset, spec.setting, spec.strategy, "query", round_)
-        t0 = time.perf_counter()
+        start = clocks()
         picked = np.asarray(strategy.select(ctx, min(spec.query_size, len(pool.unlabeled_indices())), rng))
         query_cost = {"n_queried": len(picked), "n_queried_unknown": int(pool.is_unknown[picked].sum()),
-                      "selection_seconds": time.perf_counter() - t0, **getattr(strategy, "round_log", {})}
+                      **seconds_since(start, "selection"), **getattr(strategy, "round_log", {})}
         pool.label(picked, round_ + 1)
     return rows

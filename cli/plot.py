@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -18,18 +19,31 @@ Profile = Annotated[Optional[str], typer.Option(help="Use only this profile's re
 AllowMixed = Annotated[bool, typer.Option("--allow-mixed-profiles", help="Show several profiles side by side (never pooled).")]
 AllowStale = Annotated[bool, typer.Option("--allow-stale", help="Pool results written under different settings "
                                           "(an edited profile or AutoAL schedule) instead of refusing.")]
+
+
+class Clock(str, Enum):
+    cpu = "cpu"
+    wall = "wall"
+
+
+CostClock = Annotated[Clock, typer.Option(
+    "--cost-clock", help="What cost is measured in: cpu (each job's process CPU seconds: what it costs whatever "
+    "else runs on the machine) or wall (elapsed seconds, which grow with the load). Results without CPU time "
+    "fall back to wall, and say so.")]
 SkipDamaged = Annotated[bool, typer.Option("--skip-damaged", help="Leave out result files that do not read back "
                                            "(they are still named on stderr) instead of stopping with exit code 1.")]
 
 
 def print_load_notes(results_dir: Path, analysis, skip_damaged: bool) -> None:
-    """One line on stderr each: results pooled across settings (--allow-stale), and with --skip-damaged the
-    damaged files left out, or that there were none."""
+    """One line on stderr each: results pooled across settings (--allow-stale), costs in wall time because some
+    results recorded no CPU time, and with --skip-damaged the damaged files left out, or that there were none."""
     from alscope_autoal.results import JOBS_DIR, damage_message
 
     if analysis.pooled_settings:
         typer.echo(f"warning: pooling results written under different settings ({analysis.pooled_settings}; "
                    "--allow-stale)", err=True)
+    if analysis.clock.note:
+        typer.echo(f"note: costs in {analysis.clock.note}", err=True)
     if analysis.damaged:
         typer.echo("warning: " + damage_message(results_dir, list(analysis.damaged),
                                                 hint="left out (--skip-damaged)"), err=True)
@@ -48,6 +62,7 @@ def plot(
     allow_mixed_profiles: AllowMixed = False,
     skip_damaged: SkipDamaged = False,
     allow_stale: AllowStale = False,
+    cost_clock: CostClock = Clock.cpu,
     dpi: Annotated[int, typer.Option(help="Resolution of raster formats.")] = 200,
 ) -> None:
     """Draw learning curves, AUBC bars, average ranks, cost, AutoAL's candidate weights and the win matrix."""
@@ -59,7 +74,7 @@ def plot(
 
     with user_errors():
         analysis = load(results_dir, split_list(datasets), split_list(strategies), profile, allow_mixed_profiles,
-                        skip_damaged, allow_stale)
+                        skip_damaged, allow_stale, cost_clock.value)
         written, skipped = save_figures(analysis, out or results_dir / "figures", split_list(format) or (), dpi)
     print_load_notes(results_dir, analysis, skip_damaged)
     for path in written:

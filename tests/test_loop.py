@@ -62,6 +62,28 @@ def test_job_rows_follow_the_budget(digits):
     assert [sum(r["labeled_class_counts"]) for r in rows] == [20, 30, 40, 50]
 
 
+def test_rows_record_cpu_seconds_beside_wall_seconds(digits, monkeypatch):
+    """A query that waits (as a job does when other work holds the cores) costs wall time, not CPU time."""
+    import time
+
+    from alscope_autoal import loop
+
+    class Waiting:
+        def __init__(self, strategy):
+            self.strategy = strategy
+
+        def select(self, ctx, budget, rng):
+            time.sleep(0.3)
+            return self.strategy.select(ctx, budget, rng)
+
+    make = loop.make_strategy
+    monkeypatch.setattr(loop, "make_strategy", lambda name, params: Waiting(make(name, params)))
+    rows = run_job(smoke_spec("random", rounds=1), digits)
+    assert rows[0]["selection_cpu_seconds"] == 0 and rows[1]["selection_seconds"] >= 0.3
+    assert rows[1]["selection_cpu_seconds"] < 0.1
+    assert all(r["train_cpu_seconds"] > 0 and r["eval_cpu_seconds"] > 0 for r in rows)
+
+
 def test_same_spec_twice_gives_identical_accuracies_and_picks(digits):
     first, second = (run_job(smoke_spec("margin"), digits) for _ in range(2))
     for a, b in zip(first, second):

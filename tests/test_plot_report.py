@@ -338,3 +338,57 @@ def test_learning_curves_mark_the_oracle_and_the_best_single_strategy(oracle_fol
         expected = an.curves.query("dataset == @dataset and strategy == @best")["accuracy_mean"] * 100
         assert reference[0].get_ydata() == pytest.approx(expected.to_numpy())
         assert reference[0].get_linestyle() == "--" and reference[0].get_gid() is None
+
+
+def cpu_and_wall(wall_train: float):
+    """Rows that record CPU time beside wall time; `wall_train`: a training round's wall seconds (1 CPU second)."""
+    def extra(r: int) -> dict:
+        return {"train_seconds": wall_train, "train_cpu_seconds": 1.0, "eval_cpu_seconds": 0.1,
+                "selection_cpu_seconds": 0.2 * (r > 0)}
+    return extra
+
+
+@pytest.fixture
+def loaded_folder(tmp_path) -> Path:
+    """Entropy ran on a quiet machine; random ran while other work took the cores (3 s of wall time per CPU second
+    of training): same CPU cost, not the same wall time."""
+    for seed in (0, 1):
+        write_rows(tmp_path, "digits", "entropy", seed, [0.4, 0.5, 0.6], extra=cpu_and_wall(1.0))
+        write_rows(tmp_path, "digits", "random", seed, [0.4, 0.45, 0.5], extra=cpu_and_wall(3.0))
+    return tmp_path
+
+
+def test_costs_are_in_cpu_time_by_default_and_wall_time_on_request(loaded_folder):
+    cpu, wall = load(loaded_folder), load(loaded_folder, cost_clock="wall")
+    assert (cpu.clock.name, wall.clock.name) == ("cpu", "wall")
+    ratio = {an.clock.name: an.summary.set_index("strategy").loc["random", "cost_ratio_mean"] for an in (cpu, wall)}
+    assert ratio["cpu"] == pytest.approx(1.0)
+    assert ratio["wall"] == pytest.approx((2 * SELECTION["random"] + 3 * 3.0 + 3 * 0.1) / (2 * 0.1 + 3 * 1.0 + 3 * 0.1))
+    fig = plots.cost(cpu)
+    assert "CPU time" in fig._suptitle.get_text() and "selection CPU time" in fig.axes[0].get_ylabel()
+    assert "job CPU time" in fig.axes[1].get_ylabel()
+    assert by_gid(fig.axes[0])["entropy"].get_ydata() == pytest.approx([0.2, 0.2])  # CPU seconds per query
+    assert {n: b.get_height() for n, b in by_gid(fig.axes[1], "patches").items()} == pytest.approx(
+        {"random": 1.0, "entropy": 1.0})
+    assert "wall time" in plots.cost(wall)._suptitle.get_text()
+
+
+def test_report_names_the_clock_of_its_costs(loaded_folder):
+    md = runner.invoke(app, ["report", str(loaded_folder)])
+    assert md.exit_code == 0, md.output
+    assert "cost / entropy (CPU time)" in md.stdout and "costs in CPU time" in md.stdout
+    wall = runner.invoke(app, ["report", str(loaded_folder), "--cost-clock", "wall"]).stdout
+    assert "cost / entropy (wall time)" in wall and "selection s / round (wall time)" in wall
+    csv = pd.read_csv(io.StringIO(runner.invoke(app, ["report", str(loaded_folder), "--format", "csv"]).stdout))
+    assert set(csv["cost_clock"]) == {"cpu"} and csv.set_index("strategy").loc["random", "cost_ratio_mean"] == 1.0
+
+
+def test_results_without_cpu_time_fall_back_to_wall_time_and_say_so(loaded_folder):
+    write_rows(loaded_folder, "digits", "margin", 0, [0.4, 0.5, 0.62])  # written before CPU time was recorded
+    an = load(loaded_folder)
+    assert an.clock.name == "wall" and "1 job(s) have no CPU time recorded" in an.clock.note
+    assert an.summary.set_index("strategy").loc["random", "cost_ratio_mean"] > 2  # wall, never mixed with CPU
+    assert "1 job(s) have no CPU time recorded" in plots.cost(an)._suptitle.get_text()
+    result = runner.invoke(app, ["report", str(loaded_folder)])
+    assert "note: costs in wall time: 1 job(s) have no CPU time recorded" in result.stderr
+    assert "cost / entropy (wall time)" in result.stdout and "costs in wall time: 1 job(s)" in result.stdout

@@ -31,7 +31,8 @@ from conftest import smoke_spec
 
 GRID = ["--profile", "smoke", "--rounds", "1", "--strategies", "random,entropy,margin,least-confidence"]
 REQUEST = BenchRequest(strategies=("random", "entropy", "margin", "least-confidence"), profile="smoke", rounds=1)
-TIMING = ["train_seconds", "eval_seconds", "selection_seconds"]
+TIMING = ["train_seconds", "eval_seconds", "selection_seconds", "train_cpu_seconds", "eval_cpu_seconds",
+          "selection_cpu_seconds"]
 runner = CliRunner()
 
 

@@ -13,7 +13,8 @@ from conftest import smoke_spec
 
 pytest.importorskip("ray")
 
-TIMING = ["train_seconds", "eval_seconds", "selection_seconds"]
+TIMING = ["train_seconds", "eval_seconds", "selection_seconds", "train_cpu_seconds", "eval_cpu_seconds",
+          "selection_cpu_seconds"]
 
 
 def comparable(out):

@@ -10,12 +10,13 @@ set and is scored on the same test set (docs/protocol.md, "Seeds and pairing"), 
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..errors import UserError
 from ..roles import SELECTORS, SWITCHES, base_name, is_oracle
 
 JOB_KEYS = ["dataset", "setting", "profile", "strategy", "seed"]
@@ -25,7 +26,45 @@ REFERENCE = "random"  # label efficiency is measured against it
 COST_REFERENCE = "entropy"  # cost ratios are measured against it
 WEIGHT_PREFIX = "autoal_weight_"  # AutoAL's per-round mean weight of each candidate: autoal_weight_<candidate>
 METRICS = ["aubc", "final_accuracy", "label_efficiency", "selection_seconds_per_round", "selection_seconds",
-           "job_seconds", "cost_ratio", "selection_ratio"]
+           "job_seconds", "selection_cpu_seconds_per_round", "selection_cpu_seconds", "job_cpu_seconds",
+           "cost_ratio", "selection_ratio"]
+WALL_COLUMNS = ["selection_seconds", "train_seconds", "eval_seconds"]
+CPU_COLUMNS = ["selection_cpu_seconds", "train_cpu_seconds", "eval_cpu_seconds"]  # process CPU seconds, same phases
+
+
+@dataclass(frozen=True)
+class Clock:
+    """What cost is measured in: which per-job and per-row columns, and how figures and tables name it."""
+    name: str  # "cpu" or "wall"
+    label: str
+    job_column: str  # per job (`per_job`): selection + training + evaluation
+    selection_column: str  # per row: the query that bought the row's batch
+    note: str = ""  # why wall time stands in for CPU time, when it does
+
+
+CPU_CLOCK = Clock("cpu", "CPU time", "job_cpu_seconds", "selection_cpu_seconds")
+WALL_CLOCK = Clock("wall", "wall time", "job_seconds", "selection_seconds")
+CLOCKS = {clock.name: clock for clock in (CPU_CLOCK, WALL_CLOCK)}
+
+
+def cost_clock(rows: pd.DataFrame, wanted: str = "cpu") -> Clock:
+    """CPU time unless `wanted` is "wall": a job's process CPU seconds are what it costs whatever else shares the
+    machine, where wall time grows with the load. Results written before CPU time was recorded have none: then
+    every cost is in wall time (never a mix of the two), and the clock's note says why."""
+    if wanted not in CLOCKS:
+        raise UserError(f"unknown cost clock {wanted!r}; choose one of: {', '.join(CLOCKS)}")
+    if wanted == "wall":
+        return WALL_CLOCK
+    lacking = rows.reindex(columns=CPU_COLUMNS).isna().any(axis=1)
+    if not lacking.any():
+        return CPU_CLOCK
+    jobs = rows.loc[lacking, "job_id"].nunique() if "job_id" in rows else int(lacking.sum())
+    return replace(WALL_CLOCK, note=f"wall time: {jobs} job(s) have no CPU time recorded (written before it was)")
+
+
+def total_seconds(job: pd.DataFrame, columns: list[str]) -> float:
+    """The sum of `columns` over a job's rows; NaN when any is missing."""
+    return float(job.reindex(columns=columns).to_numpy(float).sum())
 
 
 def aubc(n_labeled: np.ndarray, accuracy: np.ndarray) -> float:
@@ -63,17 +102,22 @@ def label_strategies(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def per_job(rows: pd.DataFrame) -> pd.DataFrame:
-    """One line per job: AUBC, final accuracy, selection seconds (total and per query round), job seconds."""
+    """One line per job: AUBC, final accuracy, selection seconds (total and per query round) and job seconds
+    (selection + training + evaluation), each in wall time and in process CPU time (NaN where not recorded)."""
     def one(job: pd.DataFrame) -> pd.Series:
         job = job.sort_values("round")
         queries = max(1, int((job["round"] > 0).sum()))
+        selection, selection_cpu = total_seconds(job, WALL_COLUMNS[:1]), total_seconds(job, CPU_COLUMNS[:1])
         return pd.Series({
             "aubc": aubc(job["n_labeled"].to_numpy(), job["accuracy"].to_numpy()),
             "final_accuracy": job["accuracy"].iloc[-1],
             "final_n_labeled": job["n_labeled"].iloc[-1],
-            "selection_seconds": job["selection_seconds"].sum(),
-            "selection_seconds_per_round": job["selection_seconds"].sum() / queries,
-            "job_seconds": (job["selection_seconds"] + job["train_seconds"] + job["eval_seconds"]).sum(),
+            "selection_seconds": selection,
+            "selection_seconds_per_round": selection / queries,
+            "job_seconds": total_seconds(job, WALL_COLUMNS),
+            "selection_cpu_seconds": selection_cpu,
+            "selection_cpu_seconds_per_round": selection_cpu / queries,
+            "job_cpu_seconds": total_seconds(job, CPU_COLUMNS),
         })
 
     rows = label_strategies(rows)
@@ -135,12 +179,14 @@ def ratio_to_reference(jobs: pd.DataFrame, column: str, reference: str = COST_RE
     return merged[column] / merged["ref"].where(merged["ref"] > 0)
 
 
-def job_metrics(rows: pd.DataFrame) -> pd.DataFrame:
-    """`per_job` plus label efficiency against random and cost ratios to entropy."""
+def job_metrics(rows: pd.DataFrame, clock: Clock | None = None) -> pd.DataFrame:
+    """`per_job` plus label efficiency against random and cost ratios to entropy, on `clock` (by default
+    `cost_clock(rows)`: CPU time where every job recorded it)."""
     rows = label_strategies(rows)
+    clock = clock or cost_clock(rows)
     jobs = per_job(rows).merge(label_efficiency(rows), on=JOB_KEYS, how="left")
-    jobs["cost_ratio"] = ratio_to_reference(jobs, "job_seconds")
-    jobs["selection_ratio"] = ratio_to_reference(jobs, "selection_seconds")
+    jobs["cost_ratio"] = ratio_to_reference(jobs, clock.job_column)
+    jobs["selection_ratio"] = ratio_to_reference(jobs, clock.selection_column)
     return jobs
 
 
@@ -159,10 +205,11 @@ def summary(rows: pd.DataFrame) -> pd.DataFrame:
     return arm_summary(per_job(rows), ["aubc", "final_accuracy", "selection_seconds", "job_seconds"])
 
 
-def selection_per_round(rows: pd.DataFrame) -> pd.DataFrame:
-    """Mean and std over seeds of the selection seconds of each query round (round >= 1), per arm."""
+def selection_per_round(rows: pd.DataFrame, column: str = "selection_seconds") -> pd.DataFrame:
+    """Mean and std over seeds of the selection seconds (`column`: wall or CPU) of each query round (round >= 1),
+    per arm."""
     rows = label_strategies(rows)
-    grouped = rows[rows["round"] > 0].groupby(ARM_KEYS + ["round"], sort=True)["selection_seconds"]
+    grouped = rows[rows["round"] > 0].groupby(ARM_KEYS + ["round"], sort=True)[column]
     return grouped.agg(seconds_mean="mean", seconds_std="std").reset_index()
 
 
@@ -187,7 +234,8 @@ def candidate_weights(rows: pd.DataFrame) -> pd.DataFrame:
 
 MIN_WILCOXON = 6  # below this many non-zero differences no two-sided test reaches p < 0.05; use the sign test
 HIGHER_IS_BETTER = {"aubc": True, "final_accuracy": True, "label_efficiency": True,
-                    "selection_seconds_per_round": False, "cost_ratio": False}
+                    "selection_seconds_per_round": False, "selection_cpu_seconds_per_round": False,
+                    "cost_ratio": False}
 
 
 def panel_names(frame: pd.DataFrame, with_profile: bool = False) -> pd.Series:

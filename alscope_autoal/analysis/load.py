@@ -31,6 +31,7 @@ class Analysis:
     mixed_profiles: bool
     damaged: tuple[Path, ...] = ()  # damaged result files left out (only when asked to skip them)
     pooled_settings: str = ""  # which results were pooled across settings (only when allowed); "" if none
+    clock: agg.Clock = agg.CPU_CLOCK  # what costs are measured in (`aggregate.cost_clock`)
 
     def shown(self, frame: pd.DataFrame) -> pd.DataFrame:
         return frame[frame["strategy"].isin(self.strategies)]
@@ -38,10 +39,11 @@ class Analysis:
 
 def load(results_dir: Path, datasets: tuple[str, ...] | None = None, strategies: tuple[str, ...] | None = None,
          profile: str | None = None, allow_mixed_profiles: bool = False, skip_damaged: bool = False,
-         allow_stale: bool = False) -> Analysis:
+         allow_stale: bool = False, cost_clock: str = "cpu") -> Analysis:
     """Read RESULTS_DIR/jobs/*.parquet (finished jobs only, so a running sweep is fine) and aggregate. Damaged
     result files raise `DamagedResults` unless `skip_damaged` (they are then listed in `damaged`); results of one
-    panel or strategy written under different settings are refused unless `allow_stale`."""
+    panel or strategy written under different settings are refused unless `allow_stale`. Costs are in CPU time, or
+    in wall time with `cost_clock="wall"` or where some results recorded no CPU time."""
     raw, damaged = read_results_and_damage(results_dir, skip_damaged)
     rows = agg.label_strategies(raw)
     pooled = settings_mix(rows)
@@ -54,9 +56,10 @@ def load(results_dir: Path, datasets: tuple[str, ...] | None = None, strategies:
     if datasets:
         rows = rows[rows["dataset"].isin(known(rows, "dataset", datasets))]
     shown = known(rows, "strategy", strategies) if strategies else sorted(rows["strategy"].unique(), key=order)
-    jobs = agg.job_metrics(rows)
+    clock = agg.cost_clock(rows, cost_clock)
+    jobs = agg.job_metrics(rows, clock)
     return Analysis(rows, jobs, agg.arm_summary(jobs), agg.curves(rows), tuple(shown),
-                    rows["profile"].nunique() > 1, tuple(damaged), pooled)
+                    rows["profile"].nunique() > 1, tuple(damaged), pooled, clock)
 
 
 def checked(rows: pd.DataFrame, results_dir: Path) -> pd.DataFrame:

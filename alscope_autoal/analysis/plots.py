@@ -155,8 +155,10 @@ def rank_bars(an: Analysis, metric: str = "aubc") -> Figure:
 
 
 def cost(an: Analysis) -> Figure:
-    """Per panel: selection seconds per query round (log scale), and total job time as a ratio to entropy's."""
-    per_round, style = an.shown(agg.selection_per_round(an.rows)), look(an)
+    """Per panel: selection seconds per query round (log scale), and total job time as a ratio to entropy's, both
+    in the analysis's clock (CPU time unless asked for wall time or not recorded), named in the titles."""
+    clock = an.clock
+    per_round, style = an.shown(agg.selection_per_round(an.rows, clock.selection_column)), look(an)
     summary = an.shown(an.summary)
     keys = agg.panels(summary)
     fig = Figure(figsize=(10, 3.4 * len(keys) + 0.6), layout="constrained")
@@ -172,20 +174,21 @@ def cost(an: Analysis) -> Figure:
                 left.plot(line["round"], line["seconds_mean"], label=display_name(name), gid=name, markersize=4,
                           **style[name])
         left.set_yscale("log")
-        left.set(title=f"{title}: selection time", xlabel="query round",
-                 ylabel="selection time per round (s, log scale)")
+        left.set(title=f"{title}: selection {clock.label}", xlabel="query round",
+                 ylabel=f"selection {clock.label} per round (s, log scale)")
         left.xaxis.get_major_locator().set_params(integer=True)
         left.grid(alpha=0.3)
-        cost_ratio_bars(right, summary, key, an.strategies, style, title)
-    fig.suptitle("Cost (mean over seeds)")
+        cost_ratio_bars(right, summary, key, an.strategies, style, title, clock)
+    fig.suptitle(f"Cost in {clock.note or clock.label} (mean over seeds)")
     shared_legend(fig, [ax for row in axes for ax in row[:1]])
     return fig
 
 
-def cost_ratio_bars(ax, summary: pd.DataFrame, key: tuple, order: tuple, style: dict, title: str) -> None:
+def cost_ratio_bars(ax, summary: pd.DataFrame, key: tuple, order: tuple, style: dict, title: str,
+                    clock: agg.Clock) -> None:
     part = in_panel(summary, key).set_index("strategy")
     part = part.reindex([s for s in order if s in part.index]).dropna(subset=["cost_ratio_mean"])
-    ax.set(title=f"{title}: total cost", ylabel=f"job time / {agg.COST_REFERENCE}'s")
+    ax.set(title=f"{title}: total cost", ylabel=f"job {clock.label} / {agg.COST_REFERENCE}'s")
     if part.empty:
         ax.text(0.5, 0.5, f"no {agg.COST_REFERENCE} results here:\nno ratio to show", ha="center", va="center",
                 transform=ax.transAxes)

@@ -31,8 +31,6 @@ COLUMNS = {
     "aubc": Column("aubc", "AUBC (%)", 100, "{:.1f}", True),
     "final": Column("final_accuracy", "final accuracy (%)", 100, "{:.1f}", True),
     "efficiency": Column("label_efficiency", "label efficiency (x random)", 1, "{:.2f}", True),
-    "selection": Column("selection_seconds_per_round", "selection s / round", 1, "{:.3f}", False),
-    "cost": Column("cost_ratio", f"cost / {agg.COST_REFERENCE}", 1, "{:.2f}", False),
 }
 METRIC_CHOICES = ("aubc", "final", "efficiency")
 SHARE = Column("oracle_gain_share", "oracle gain share (%)", 100, "{:.0f}", True)  # per arm, on means over seeds
@@ -107,9 +105,20 @@ def ceiling_note(names) -> str:
     return f"; {', '.join(oracles)}: an oracle (unpaid labels), a ceiling, not ranked" if oracles else ""
 
 
+def cost_columns(clock: agg.Clock) -> list[Column]:
+    """Selection seconds per query round and the cost ratio to entropy, both measured on `clock`."""
+    return [Column(f"{clock.selection_column}_per_round", f"selection s / round ({clock.label})", 1, "{:.3f}", False),
+            Column("cost_ratio", f"cost / {agg.COST_REFERENCE} ({clock.label})", 1, "{:.2f}", False)]
+
+
+def clock_note(clock: agg.Clock) -> str:
+    return f"; costs in {clock.note or clock.label}"
+
+
 def details_table(an: Analysis) -> Table:
     """Every metric per dataset x strategy, best per column within each dataset in bold (oracles never). When the
-    results hold an oracle, each arm's share of its gain over random (AUBC) follows the AUBC column."""
+    results hold an oracle, each arm's share of its gain over random (AUBC) follows the AUBC column. Selection time
+    and cost are in the analysis's clock (CPU time unless asked for wall time or not recorded)."""
     share = has_oracle(an)
     frame = with_panel(an).assign(oracle_gain_share=agg.oracle_gain_share(an.summary))
     cells, best = [], []
@@ -118,7 +127,7 @@ def details_table(an: Analysis) -> Table:
         cell = pd.DataFrame({"dataset": part["panel"], "strategy": part.index.map(display_name),
                              "seeds": part["n_seeds"].astype(str)})
         mark = pd.DataFrame(False, index=part.index, columns=cell.columns)
-        for c in COLUMNS.values():
+        for c in [*COLUMNS.values(), *cost_columns(an.clock)]:
             cell[c.title] = [mean_std(m, s, c) for m, s in zip(part[f"{c.metric}_mean"], part[f"{c.metric}_std"])]
             mark[c.title] = ranked_best(part[f"{c.metric}_mean"], c)
             if c.metric == "aubc" and share:
@@ -126,7 +135,8 @@ def details_table(an: Analysis) -> Table:
                 mark[SHARE.title] = ranked_best(part[SHARE.metric], SHARE)
         cells.append(cell)
         best.append(mark)
-    return Table("All metrics: mean ± std over seeds; best per dataset in bold" + (share_note(an) if share else ""),
+    return Table("All metrics: mean ± std over seeds; best per dataset in bold" + clock_note(an.clock)
+                 + (share_note(an) if share else ""),
                  pd.concat(cells, ignore_index=True), pd.concat(best, ignore_index=True))
 
 
@@ -166,8 +176,9 @@ def labelled(cells: pd.DataFrame, best: pd.DataFrame) -> tuple[pd.DataFrame, pd.
 
 
 def tidy(an: Analysis, metric: str) -> pd.DataFrame:
-    """One row per dataset x strategy with numeric means and stds, the rank on `metric`, the average rank and the
-    share of the oracle's gain (AUBC, 0-1). Oracles are named as ceilings and have no rank."""
+    """One row per dataset x strategy with numeric means and stds, the rank on `metric`, the average rank, the
+    share of the oracle's gain (AUBC, 0-1) and the clock of the cost ratios (cpu or wall). Oracles are named as
+    ceilings and have no rank."""
     column = check_metric(an, metric)
     frame = an.shown(an.summary).copy()
     rank = agg.ranks(frame, column.metric, an.mixed_profiles)
@@ -176,6 +187,7 @@ def tidy(an: Analysis, metric: str) -> pd.DataFrame:
                      for s, p in zip(frame["strategy"], panel)]
     frame["average_rank"] = frame["strategy"].map(rank["average"])
     frame["oracle_gain_share"] = agg.oracle_gain_share(an.summary)  # aligned on the summary's index
+    frame["cost_clock"] = an.clock.name  # what cost_ratio and selection_ratio are measured in
     frame["strategy"] = frame["strategy"].map(display_name)
     return frame
 
