@@ -160,6 +160,19 @@ def test_retry_failed_reruns_exactly_the_failed_jobs(failing_sweep, tmp_path):
     assert (out / "jobs" / f"{good.job_id}.parquet").stat().st_mtime_ns == good_mtime
 
 
+def test_the_retry_command_stays_on_one_line_when_output_is_not_a_terminal(tmp_path):
+    out = tmp_path / ("a-results-folder-with-a-long-name-" * 4) / "sweep"
+    bad = smoke("random", initial=5000)
+    run_sweep([bad], out, options=RunOptions(workers=1))
+    command = f"autoal bench --out {out} --retry-failed"
+    assert len(command) > 160  # longer than any console width the CLI would wrap at
+    result = runner.invoke(app, ["bench", "--retry-failed", "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    assert f"rerun just them: {command}" in result.output.splitlines()[-1]
+    status = runner.invoke(app, ["status", str(out)]).output.splitlines()
+    assert f"rerun the failed jobs: {command}" in status
+
+
 def test_workers_are_spread_over_gpus_and_share_the_cores():
     slots = plan_slots(None, 2, ["0", "1"], cpus=16)
     assert [slot.gpu for slot in slots] == ["0", "1", "0", "1"] and {slot.threads for slot in slots} == {4}
