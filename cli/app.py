@@ -96,7 +96,8 @@ def bench(
     for reason, paths in set_aside_by_folder(outcome.set_aside).items():
         stderr.print(f"moved {len(paths)} {reason} result file(s) to {paths[0].parent} (kept, not deleted) and "
                      f"reran their jobs: {', '.join(p.name for p in paths)}", highlight=False, soft_wrap=True)
-    stderr.print(f"results: {out / 'jobs'} ({len(outcome.ran)} run, {len(outcome.skipped)} already there)")
+    elsewhere = f", {len(outcome.elsewhere)} of them finished by another sweep meanwhile" if outcome.elsewhere else ""
+    stderr.print(f"results: {out / 'jobs'} ({len(outcome.ran)} run, {len(outcome.skipped)} already there{elsewhere})")
     if outcome.failed:
         stderr.print(f"[red]{len(outcome.failed)} job(s) failed[/red]; details in {out / 'failures'}; "
                      f"rerun just them: {retry_command(out, data_dir)}", highlight=False)

@@ -35,16 +35,21 @@ def status_json(state) -> dict:
     jobs += [{"job_id": spec.job_id, "label": spec.label, "state": "pending"} for spec in state.pending]
     for name in ("damaged", "stale"):
         jobs += [{"job_id": spec.job_id, "label": spec.label, "state": name} for spec in getattr(state, name)]
+    jobs += [{"job_id": spec.job_id, "label": spec.label, "state": "running", "host": claim.host, "pid": claim.pid,
+              "heartbeat_age_seconds": round(claim.age, 1)} for spec, claim in state.running]
     return {"done": len(state.done), "failed": len(state.failed), "pending": len(state.pending),
-            "damaged": len(state.damaged), "stale": len(state.stale),
+            "damaged": len(state.damaged), "stale": len(state.stale), "running": len(state.running),
+            "orphaned_claims": [{"job_id": spec.job_id, "host": claim.host, "pid": claim.pid}
+                                for spec, claim in state.orphaned],
             "damaged_files": [str(path) for path in state.damaged_files],
             "stale_files": [str(path) for path in state.stale_files], "jobs": jobs}
 
 
 def states(state) -> list[tuple[str, list]]:
-    """(state name, its job specs); "damaged" and "stale" only when some job is in them."""
+    """(state name, its job specs); "damaged", "stale" and "running" only when some job is in them."""
     named = [("done", state.done), ("failed", [s for s, _ in state.failed]), ("pending", state.pending)]
-    return named + [(name, getattr(state, name)) for name in ("damaged", "stale") if getattr(state, name)]
+    named += [(name, getattr(state, name)) for name in ("damaged", "stale") if getattr(state, name)]
+    return named + ([("running", [spec for spec, _ in state.running])] if state.running else [])
 
 
 def print_status(results_dir: Path, state) -> None:
@@ -78,10 +83,22 @@ def print_status(results_dir: Path, state) -> None:
         stdout.print(f"[red]failed[/red] {spec.label} ({spec.job_id}): {record['error']}", highlight=False)
     if state.failed:
         stdout.print(f"rerun the failed jobs: {retry_command(results_dir)}", highlight=False)
+    print_claims(state)
     if state.pending or state.damaged or state.stale:
         hint = "; ".join(state.commands) or "the sweep's 'autoal bench' command with the same --out"
-        unfinished = ", ".join(name for name, specs in named[2:] if specs)
+        unfinished = ", ".join(name for name, specs in named[2:] if specs and name != "running")
         stdout.print(f"run the {unfinished} jobs (finished ones are skipped): {hint}", highlight=False)
+
+
+def print_claims(state) -> None:
+    """Jobs other sweeps are running now, and claims left by sweeps that are gone."""
+    from .render import stdout
+
+    for spec, claim in state.running:
+        stdout.print(f"[cyan]running[/cyan] {spec.label} ({spec.job_id}) on {claim.describe()}", highlight=False)
+    for spec, claim in state.orphaned:
+        stdout.print(f"[yellow]orphaned claim[/yellow] {spec.label} ({spec.job_id}): its sweep on {claim.describe()} "
+                     "is gone; the next 'autoal bench' takes the job over", highlight=False, soft_wrap=True)
 
 
 def print_damage(results_dir: Path, damaged: list) -> None:

@@ -16,14 +16,14 @@ import os
 import queue
 import signal
 import time
-from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
 from ..spec import JobSpec
-from .core import Reporter, SweepOutcome
+from .claims import Claims
+from .core import JobQueue, Reporter, SweepOutcome
 from .store import clear_failure, write_failure
 from .threads import job_threads
 
@@ -214,16 +214,16 @@ def wait_for(processes: list, seconds: float) -> None:
 class PoolSweep:
     """Drives one sweep over a pool: dispatch, events to the reporter, failures to disk."""
 
-    def __init__(self, pool: Pool, out_dir: Path, reporter: Reporter, outcome: SweepOutcome) -> None:
+    def __init__(self, pool: Pool, out_dir: Path, reporter: Reporter, outcome: SweepOutcome, claims: Claims) -> None:
         self.pool, self.out_dir, self.reporter, self.outcome = pool, Path(out_dir), reporter, outcome
+        self.claims = claims
 
-    def run(self, to_run: list[JobSpec]) -> None:
-        pending = deque(to_run)
-        while pending or any(worker.job for worker in self.pool.workers):
+    def run(self, queue: JobQueue) -> None:
+        while not queue.empty or any(worker.job for worker in self.pool.workers):
             for worker in self.pool.workers:
-                if pending and worker.job is None:
-                    self.pool.dispatch(worker, pending[0])
-                    self.reporter.job_started(pending.popleft())
+                if worker.job is None and (spec := queue.next_job()):
+                    self.pool.dispatch(worker, spec)
+                    self.reporter.job_started(spec)
             event = self.pool.next_event(POLL_SECONDS)
             if event:
                 self.handle(event)
@@ -247,6 +247,7 @@ class PoolSweep:
             self.outcome.seconds[job_id] = time.perf_counter() - max(worker.dispatched_at, worker.ready_at or 0.0)
             self.outcome.work_seconds[job_id] = rest[0]
             clear_failure(self.out_dir, spec)
+            self.claims.release(job_id)
             self.reporter.job_finished(spec, None)
             return
         message, trace, user_error = rest
@@ -262,6 +263,7 @@ class PoolSweep:
 
     def fail(self, spec: JobSpec, message: str, trace: str) -> None:
         write_failure(self.out_dir, spec, message, trace)
+        self.claims.release(spec.job_id)
         self.outcome.failed[spec.job_id] = message
         self.reporter.job_finished(spec, message)
 
@@ -282,11 +284,14 @@ class PoolSweep:
 
 def run_pool(to_run: list[JobSpec], slots: list[Slot], out_dir: Path, data_dir: Path | None, download: bool,
              reporter: Reporter, outcome: SweepOutcome) -> None:
-    """Run `to_run` on at most `len(slots)` worker processes; results and failures land in `outcome`."""
-    pool = Pool(slots[:len(to_run)], out_dir, data_dir, download)
-    finished = False
-    try:
-        PoolSweep(pool, out_dir, reporter, outcome).run(to_run)
-        finished = True
-    finally:
-        pool.close(graceful=finished)
+    """Run `to_run` on at most `len(slots)` worker processes, each job once this process has claimed it (other
+    sweeps may share `out_dir`); results and failures land in `outcome`."""
+    with Claims(out_dir) as claims:
+        pool = Pool(slots[:len(to_run)], out_dir, data_dir, download)
+        finished = False
+        try:
+            queue = JobQueue(to_run, out_dir, claims, outcome, reporter)
+            PoolSweep(pool, out_dir, reporter, outcome, claims).run(queue)
+            finished = True
+        finally:
+            pool.close(graceful=finished)

@@ -17,7 +17,8 @@ from typing import Any
 from ..errors import UserError
 from ..results import write_job
 from ..spec import JobSpec
-from .core import Reporter, SweepOutcome
+from .claims import Claims
+from .core import RECHECK_SECONDS, JobQueue, Reporter, SweepOutcome
 from .store import clear_failure, describe, write_failure
 from .threads import job_threads
 
@@ -80,8 +81,17 @@ def capacity(ray, options: dict[str, Any], workers: int | None) -> int:
 def run_ray(to_run: list[JobSpec], out_dir: Path, data_dir: Path | None, download: bool, reporter: Reporter,
             outcome: SweepOutcome, address: str | None = None, workers: int | None = None,
             threads: int | None = None, jobs_per_gpu: int = 1) -> None:
-    """Run `to_run` as Ray tasks (each on `threads` torch threads, `job_threads` deciding when None); the driver
-    writes results and failures under `out_dir`."""
+    """Run `to_run` as Ray tasks (each on `threads` torch threads, `job_threads` deciding when None), each once the
+    driver has claimed it (other sweeps may share `out_dir`); the driver writes results and failures under
+    `out_dir`."""
+    with Claims(out_dir) as claims:
+        run_claimed_tasks(JobQueue(to_run, out_dir, claims, outcome, reporter), out_dir, data_dir, download,
+                          reporter, outcome, address, workers, threads, jobs_per_gpu)
+
+
+def run_claimed_tasks(queue: JobQueue, out_dir: Path, data_dir: Path | None, download: bool, reporter: Reporter,
+                      outcome: SweepOutcome, address: str | None, workers: int | None, threads: int | None,
+                      jobs_per_gpu: int) -> None:
     ray = import_ray()
     threads = job_threads(threads)
     connecting = time.perf_counter()
@@ -91,16 +101,22 @@ def run_ray(to_run: list[JobSpec], out_dir: Path, data_dir: Path | None, downloa
     try:
         options = task_options(ray, threads, jobs_per_gpu)
         remote = ray.remote(ray_job).options(**options)
-        limit, pending = capacity(ray, options, workers), list(reversed(to_run))
+        limit = capacity(ray, options, workers)
         data = str(Path(data_dir).expanduser().resolve()) if data_dir else None
-        while pending or in_flight:
-            while pending and len(in_flight) < limit:
-                spec = pending.pop()
+        while not queue.empty or in_flight:
+            while len(in_flight) < limit and (spec := queue.next_job()):
                 in_flight[remote.remote(spec.canonical(), data, download, threads)] = (spec, time.perf_counter())
                 reporter.job_started(spec)
+            if not in_flight:
+                time.sleep(RECHECK_SECONDS)  # every waiting job is held by another sweep
+                continue
             ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=WAIT_SECONDS)
             for ref in ready:
-                collect(ray, ref, *in_flight.pop(ref), out_dir, reporter, outcome)
+                spec, dispatched_at = in_flight.pop(ref)
+                try:
+                    collect(ray, ref, spec, dispatched_at, out_dir, reporter, outcome)
+                finally:
+                    queue.claims.release(spec.job_id)
     finally:
         for ref in in_flight:
             ray.cancel(ref, force=True)

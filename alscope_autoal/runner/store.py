@@ -8,6 +8,7 @@ sees half a file, and two drivers writing the same file leave one whole copy):
     jobs/stale/<name>          results written under other settings (resolved values), set aside when the job
                                reran under the current ones
     failures/<job_id>.json     one per job whose last attempt failed: spec, error, traceback
+    claims/<job_id>.json       one per job a sweep is running now: its host, pid and heartbeat (claims.py)
     sweeps/<sweep_id>.json     one per planned sweep: its job specs and the command that ran it
 
 Each sweep gets its own manifest, named by a hash of its job ids, so concurrent sweeps never edit a shared file.
@@ -30,6 +31,7 @@ from ..identity import current
 from ..results import (JOBS_DIR, STALE_DIR, is_done, job_path, read_metadata, reads_back, result_files, set_aside,
                        set_aside_if_damaged, write_atomically)
 from ..spec import JobSpec
+from .claims import Claim, read_claims
 
 FAILURES_DIR = "failures"
 SWEEPS_DIR = "sweeps"
@@ -161,7 +163,9 @@ class SweepStatus:
     result file is damaged is not done: it is in `damaged` (or `failed` when its last attempt failed), and the
     file's path is in `damaged_files`, with those of damaged files whose job is known nowhere else. A job whose
     only results were written under other settings (an edited profile or schedule, or a file older than resolved
-    identities) is `stale`, not done; those files are in `stale_files`."""
+    identities) is `stale`, not done; those files are in `stale_files`. A job claimed by a sweep that is still alive
+    is `running`; one whose claim was left by a sweep now gone stays pending (and failed, damaged or stale as it
+    was), its claim listed in `orphaned`."""
     done: list[JobSpec] = field(default_factory=list)
     failed: list[tuple[JobSpec, dict[str, Any]]] = field(default_factory=list)  # (spec, failure record)
     pending: list[JobSpec] = field(default_factory=list)
@@ -170,10 +174,13 @@ class SweepStatus:
     damaged_files: list[Path] = field(default_factory=list)
     stale_files: list[Path] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)  # the commands that planned these sweeps
+    running: list[tuple[JobSpec, Claim]] = field(default_factory=list)  # claimed by a live sweep, not done yet
+    orphaned: list[tuple[JobSpec, Claim]] = field(default_factory=list)  # in pending: claimed by a sweep now gone
 
     @property
     def total(self) -> int:
-        return len(self.done) + len(self.failed) + len(self.pending) + len(self.damaged) + len(self.stale)
+        return (len(self.done) + len(self.failed) + len(self.pending) + len(self.damaged) + len(self.stale)
+                + len(self.running))
 
 
 def sweep_status(out_dir: Path) -> SweepStatus:
@@ -202,9 +209,13 @@ def sweep_status(out_dir: Path) -> SweepStatus:
     jobs, stale = current_jobs(known, readable)
     status.stale_files = sorted(files[job_id] for job_id in stale)
     superseded = set(stale.values())
+    claims = read_claims(out_dir)
     for job_id, spec in jobs.items():
+        claim = claims.get(job_id)
         if job_id in readable:
             status.done.append(spec)
+        elif claim is not None and not claim.owner_gone():
+            status.running.append((spec, claim))
         elif job_id in records:
             status.failed.append((spec, records[job_id]))
         elif job_id in files:
@@ -213,6 +224,8 @@ def sweep_status(out_dir: Path) -> SweepStatus:
             status.stale.append(spec)
         else:
             status.pending.append(spec)
+        if claim is not None and claim.owner_gone() and job_id not in readable:
+            status.orphaned.append((spec, claim))
     return status
 
 
