@@ -8,7 +8,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .data import DATASETS, load_dataset
+import torch
+
+from .data import DATASETS, ImageDataset, TextDataset, load_dataset
+from .encoders import ENCODERS
+from .encoders.cache import cache_embeddings, check_pair
 from .errors import UserError
 from .identity import resolve
 from .profiles import PROFILES
@@ -33,6 +37,7 @@ class BenchRequest:
     imbalance_factor: float = 1.0
     open_set_ratio: float = 0.0
     strategy_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # strategy -> its parameters
+    encoder: str | None = None  # frozen encoder for the linear profile
 
 
 def check_counts(request: BenchRequest) -> None:
@@ -56,7 +61,7 @@ def job_specs(request: BenchRequest, dataset: str) -> list[JobSpec]:
         resolve(JobSpec(dataset=dataset, strategy=strategy, seed=seed, profile=request.profile,
                 initial=request.initial or budget.initial, query_size=request.query_size or budget.query_size,
                 rounds=request.rounds or budget.rounds, imbalance_factor=request.imbalance_factor,
-                open_set_ratio=request.open_set_ratio,
+                open_set_ratio=request.open_set_ratio, encoder=request.encoder or "",
                 strategy_params=tuple(sorted(request.strategy_params.get(strategy, {}).items()))))
         for seed in range(request.seeds) for strategy in request.strategies
     ]
@@ -78,8 +83,8 @@ def check_budget(spec: JobSpec, data_dir: Path | None, download: bool,
                  reserved: dict[str, int] | None = None) -> None:
     """Refuse budgets the pool cannot pay, before any job runs; `reserved`: strategy -> pool samples it sets
     aside from labelable ones besides the budget (see `reserved_pool`)."""
-    data = load_dataset(spec.dataset, data_dir, download)
-    prepared = prepare(data, replace(spec, seed=0), PROFILES.get(spec.profile))
+    prepared = prepare(labels_only(load_dataset(spec.dataset, data_dir, download)), replace(spec, seed=0),
+                       PROFILES.get(spec.profile))
     known = int((~prepared.is_unknown).sum())
     pool = len(prepared.is_unknown)
     if spec.initial > known:
@@ -96,6 +101,28 @@ def check_budget(spec: JobSpec, data_dir: Path | None, download: bool,
             raise UserError(f"{strategy} sets {count} pool samples aside that it never queries, but beside the "
                             f"budget's {needed} labels the {spec.dataset} pool ({spec.setting}) can spare at most "
                             f"{room}; lower its held-out split or the budget")
+
+
+def labels_only(data: ImageDataset | TextDataset) -> ImageDataset:
+    """The dataset's labels with empty features: all a budget check reads, so no text set is embedded for it."""
+    return ImageDataset(data.name, torch.empty(len(data.train_y), 0), data.train_y, torch.empty(len(data.test_y), 0),
+                        data.test_y, list(data.classes))
+
+
+def check_encoder(request: BenchRequest) -> None:
+    """The linear profile learns on an encoder's embeddings, the CNN profiles on raw images."""
+    on_embeddings = PROFILES.get(request.profile).model == "linear"
+    if request.encoder:
+        ENCODERS.check(request.encoder)
+        if not on_embeddings:
+            raise UserError(f"--encoder needs --profile linear (the {request.profile} profile trains its CNN on "
+                            "raw images)")
+    elif on_embeddings:
+        raise UserError(f"the {request.profile} profile learns on frozen embeddings: name an encoder with "
+                        "--encoder (see 'autoal list encoders')")
+    for dataset in request.datasets:
+        DATASETS.check(dataset)
+        check_pair(dataset, request.encoder)
 
 
 def check_writable(out_dir: Path) -> None:
@@ -115,6 +142,7 @@ def plan(request: BenchRequest, data_dir: Path | None = None, download: bool = F
     PROFILES.check(request.profile)
     for name in request.strategies:
         STRATEGIES.check(name)
+    check_encoder(request)
     specs = []
     for dataset in request.datasets:
         DATASETS.check(dataset)
@@ -147,4 +175,6 @@ def run_bench(request: BenchRequest, out_dir: Path, data_dir: Path | None = None
     if not specs:
         return SweepOutcome()
     check_writable(Path(out_dir))
+    cache_embeddings({(spec.dataset, spec.encoder) for spec in split_done(specs, Path(out_dir))[0] if spec.encoder},
+                     data_dir, download)
     return run_sweep(specs, Path(out_dir), data_dir, download, reporter, options)

@@ -57,3 +57,8 @@ PROFILES.add("paper", Profile(
     weight_decay=5e-4, dropout=0.3, augment=True, budget=Budget(1000, 1000, 10),
     budget_overrides={"cifar100": Budget(2000, 1000, 10), **SMALL_POOLS},
 ), "the AutoAL paper's regime: ResNet-18, 200 epochs, 1,000 labels per round (needs a GPU)")
+PROFILES.add("linear", Profile(
+    name="linear", model="linear", epochs=50, min_steps=300, batch_size=64, optimizer="adam", lr=1e-2,
+    weight_decay=0.0, dropout=0.3, augment=False, budget=Budget(100, 100, 10), budget_overrides=SMALL_POOLS,
+    eval_batch_size=4096,  # a linear head on cached embeddings: seconds per job, needs --encoder
+), "frozen encoder (--encoder): dropout and a linear head on cached embeddings, seconds per job")

@@ -31,9 +31,13 @@ class JobSpec:
     strategy_params: tuple[tuple[str, Any], ...] = field(default=())
     # ("profile.<field>" | "profile.budget.<field>" | "strategy.<default>", value) pairs, sorted; () unresolved
     resolved: tuple[tuple[str, Any], ...] = field(default=())
+    encoder: str = ""  # frozen encoder whose cached embeddings the job learns on (linear profile); "" = raw images
 
     def canonical(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        fields = asdict(self)
+        if not self.encoder:  # jobs without one keep the ids they had before encoders existed
+            del fields["encoder"]
+        return json.dumps(fields, sort_keys=True, separators=(",", ":"))
 
     @property
     def job_id(self) -> str:
@@ -53,7 +57,7 @@ class JobSpec:
     @property
     def setting(self) -> str:
         """A short name for the data setting, used to group results."""
-        parts = []
+        parts = [f"encoder={self.encoder}"] if self.encoder else []
         if self.imbalance_factor != 1.0:
             parts.append(f"imbalance={self.imbalance_factor:g}")
         if self.open_set_ratio:

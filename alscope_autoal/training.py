@@ -41,6 +41,8 @@ def seeded(seed: int, device: torch.device):
 
 
 def normalise(x: torch.Tensor, spec: ImageSpec) -> torch.Tensor:
+    if x.ndim == 2:  # frozen-encoder embeddings (linear profile): used as the encoder gives them
+        return x.float()
     mean = spec.mean.to(x.device).view(1, -1, 1, 1)
     std = spec.std.to(x.device).view(1, -1, 1, 1)
     return (x.float() / 255 - mean) / std

@@ -6,12 +6,14 @@ from __future__ import annotations
 from torch import nn
 
 from ..registry import Registry
+from .linear import LinearHead
 from .resnet import ResNet18
 from .small_cnn import SmallCNN
 
 MODELS: Registry[type[nn.Module]] = Registry("model")
 MODELS.add("small-cnn", SmallCNN, "three conv blocks, global pooling, dropout before the classifier (CPU profiles)")
 MODELS.add("resnet18", ResNet18, "CIFAR-style ResNet-18 (3x3 stem, no max-pool) with dropout before the classifier")
+MODELS.add("linear", LinearHead, "dropout then one linear layer on frozen encoder embeddings (linear profile)")
 
 
 def build_model(name: str, in_channels: int, n_classes: int, dropout: float) -> nn.Module:

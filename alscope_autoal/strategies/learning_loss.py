@@ -28,7 +28,10 @@ from .base import QueryContext, top_k
 
 def building_blocks(model: nn.Module) -> list[nn.Module]:
     """Modules whose output is a block's output: a ResNet's residual blocks (after the skip addition and ReLU),
-    else a plain CNN's conv-BN-ReLU(-pool) blocks, the sequentials that open with a convolution."""
+    else a plain CNN's conv-BN-ReLU(-pool) blocks, the sequentials that open with a convolution; a model without
+    blocks (the linear head on embeddings) names its taps itself."""
+    if hasattr(model, "loss_taps"):
+        return model.loss_taps()
     residual = [m for m in model.modules() if isinstance(m, BasicBlock)]
     if residual:
         return residual
@@ -58,7 +61,7 @@ class LossPredictionModule(nn.Module):
         self.out = nn.Linear(width * len(channels), 1)
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
-        pooled = [F.relu(fc(f.mean((2, 3)))) for fc, f in zip(self.branches, features)]
+        pooled = [F.relu(fc(f.mean((2, 3)) if f.ndim == 4 else f)) for fc, f in zip(self.branches, features)]
         return self.out(torch.cat(pooled, 1)).squeeze(1)
 
 

@@ -51,6 +51,21 @@ class VAE(nn.Module):
         return self.decoder(self.expand(z).view(-1, 4 * self.width, 4, 4)), mu, logvar
 
 
+class VectorVAE(nn.Module):
+    """VAAL's VAE for embedding inputs (linear profile): two 512-unit layers each way around the same latent."""
+
+    def __init__(self, dim: int, z_dim: int = 32, hidden: int = 512):
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
+        self.mu, self.logvar = nn.Linear(hidden, z_dim), nn.Linear(hidden, z_dim)
+        self.decoder = nn.Sequential(nn.Linear(z_dim, hidden), nn.ReLU(), nn.Linear(hidden, dim))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        h = self.encoder(x)
+        mu, logvar = self.mu(h), self.logvar(h)
+        return self.decoder(mu + torch.randn_like(mu) * (0.5 * logvar).exp()), mu, logvar
+
+
 def discriminator(z_dim: int = 32) -> nn.Sequential:
     return nn.Sequential(nn.Linear(z_dim, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 1))
 
@@ -74,11 +89,14 @@ class VAAL:
 
     def images(self, ctx: QueryContext, idx: torch.Tensor) -> torch.Tensor:
         x = normalise(ctx.x[idx.to(ctx.x.device)].to(ctx.device), ctx.spec)
+        if x.ndim == 2:  # embeddings
+            return x
         return F.interpolate(x, size=(SIDE, SIDE), mode="bilinear", align_corners=False)
 
     def train(self, ctx: QueryContext, labeled: np.ndarray, unlabeled: np.ndarray, seed: int):
         with seeded(seed, ctx.device):
-            vae, disc = VAE(ctx.spec.n_channels, width=self.width).to(ctx.device), discriminator().to(ctx.device)
+            vae = VAE(ctx.spec.n_channels, width=self.width) if ctx.x.ndim == 4 else VectorVAE(ctx.spec.n_channels)
+            vae, disc = vae.to(ctx.device), discriminator().to(ctx.device)
         opt_vae = torch.optim.Adam(vae.parameters(), lr=self.lr)
         opt_disc = torch.optim.Adam(disc.parameters(), lr=self.lr)
         profile = ctx.profile
@@ -105,7 +123,7 @@ class VAAL:
         return vae.eval(), disc.eval()
 
     @torch.inference_mode()
-    def labeled_probability(self, ctx: QueryContext, vae: VAE, disc: nn.Module, candidates: np.ndarray):
+    def labeled_probability(self, ctx: QueryContext, vae: nn.Module, disc: nn.Module, candidates: np.ndarray):
         out, bs = [], ctx.profile.eval_batch_size
         for start in range(0, len(candidates), bs):
             mu = vae.mu(vae.encoder(self.images(ctx, torch.as_tensor(candidates[start:start + bs]))))

@@ -1,8 +1,9 @@
 """AutoAL's two networks: FitNet (a classifier, Omega_F) and SearchNet (per-sample candidate weights, Omega_S)
 with a loss-prediction head (Yoo & Kweon 2019) on its intermediate features.
 
-Both are built on the profile's backbone family: the small CNN of the CPU profiles or the CIFAR-style ResNet-18
-of the paper profile. SearchNet's trunk is cut into stages so the loss head can read every stage's output.
+Both are built on the profile's backbone family: the small CNN of the CPU profiles, the CIFAR-style ResNet-18
+of the paper profile, or on frozen embeddings (linear profile) a small MLP. SearchNet's trunk is cut into stages
+so the loss head can read every stage's output.
 """
 
 from __future__ import annotations
@@ -13,7 +14,37 @@ from torch import nn
 from ...models.resnet import ResNet18
 from ...models.small_cnn import SmallCNN, conv_block
 
-BACKBONES = ("small-cnn", "resnet18")
+BACKBONES = ("small-cnn", "resnet18", "mlp")
+
+
+class MLP(nn.Module):
+    """FitNet on embeddings: one hidden ReLU layer of `width` units, dropout before the classifier."""
+
+    def __init__(self, in_dim: int, n_classes: int, width: int, dropout: float = 0.0):
+        super().__init__()
+        self.features = nn.Sequential(nn.Linear(in_dim, width), nn.ReLU())
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(width, n_classes)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+    def head(self, features: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.dropout(features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embed(x))
+
+
+class GlobalPool(nn.Module):
+    """Average over the spatial dimensions of conv features; MLP features, already vectors, pass unchanged."""
+
+    def __init__(self):
+        super().__init__()
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(x) if x.ndim == 4 else x
 
 
 def fitnet(backbone: str, in_channels: int, n_classes: int, width: int, dropout: float = 0.0) -> nn.Module:
@@ -22,6 +53,8 @@ def fitnet(backbone: str, in_channels: int, n_classes: int, width: int, dropout:
         return SmallCNN(in_channels, n_classes, dropout=dropout, width=width)
     if backbone == "resnet18":
         return ResNet18(in_channels, n_classes, dropout=dropout)
+    if backbone == "mlp":
+        return MLP(in_channels, n_classes, width, dropout)
     raise ValueError(f"unknown AutoAL backbone {backbone!r}; choose one of {', '.join(BACKBONES)}")
 
 
@@ -37,6 +70,10 @@ def trunk_stages(backbone: str, in_channels: int, width: int) -> tuple[nn.Module
         blocks = list(net.stages)
         stages = [nn.Sequential(net.stem, *blocks[:2])] + [nn.Sequential(*blocks[i:i + 2]) for i in (2, 4, 6)]
         return nn.ModuleList(stages), [64, 128, 256, 512]
+    if backbone == "mlp":  # in_channels: the embedding size
+        stages = [nn.Sequential(nn.Linear(in_channels, width), nn.ReLU()), nn.Sequential(nn.Linear(width, width),
+                                                                                          nn.ReLU())]
+        return nn.ModuleList(stages), [width, width]
     raise ValueError(f"unknown AutoAL backbone {backbone!r}; choose one of {', '.join(BACKBONES)}")
 
 
@@ -49,8 +86,7 @@ class LossHead(nn.Module):
 
     def __init__(self, channels: list[int], hidden: int = 64):
         super().__init__()
-        self.taps = nn.ModuleList(nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, hidden),
-                                                nn.ReLU()) for c in channels)
+        self.taps = nn.ModuleList(nn.Sequential(GlobalPool(), nn.Linear(c, hidden), nn.ReLU()) for c in channels)
         self.out = nn.Linear(hidden * len(channels), 1)
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
@@ -65,7 +101,7 @@ class SearchNet(nn.Module):
         super().__init__()
         self.mixing_kind = mixing  # "sigmoid": lambda * sigmoid(Theta) (paper); "softmax": softmax(Theta)
         self.stages, channels = trunk_stages(backbone, in_channels, width)
-        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.pool = GlobalPool()
         self.weight_head = nn.Linear(channels[-1], n_candidates)
         self.theta = nn.Parameter(torch.zeros(n_candidates))  # architecture logits: lambda * sigmoid(theta)
         self.loss_head = LossHead(channels)

@@ -37,13 +37,16 @@ SCHEDULES: dict[str, dict[str, Any]] = {
     # the paper: ResNet-18, FitNet pre-trained 200 epochs, then 400 epochs of alternation, lr 0.005
     "paper": dict(backbone="resnet18", width=64, pretrain_steps=0, search_steps=0, pretrain_epochs=200,
                   search_epochs=400, batch_size=128, lr=0.005),
+    # frozen embeddings: FitNet and SearchNet are 256-unit MLPs, as cheap as the linear task model's training
+    "linear": dict(backbone="mlp", width=256, pretrain_steps=100, search_steps=150, pretrain_epochs=0,
+                   search_epochs=0, batch_size=64, lr=0.01),
 }
 
 
 def schedule_for(ctx: QueryContext) -> dict[str, Any]:
     if ctx.profile.name in SCHEDULES:
         return SCHEDULES[ctx.profile.name]
-    return SCHEDULES["paper" if ctx.profile.model == "resnet18" else "cpu"]
+    return SCHEDULES[{"resnet18": "paper", "linear": "linear"}.get(ctx.profile.model, "cpu")]
 
 
 class CandidateVote:

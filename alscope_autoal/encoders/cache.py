@@ -1,0 +1,201 @@
+"""The embedding cache: each (dataset, split, encoder, weights fingerprint) is embedded once and kept as
+`DATA_DIR/embeddings/<dataset>/<encoder>-<weights fingerprint[:16]>/{train,test}.npy` beside a `meta.json` that
+records the dataset files' and the arrays' sha256. Every job, worker and Ray task of a sweep reads the same files.
+
+Files are written under temporary names and renamed, `meta.json` last, under a lock, so a crash or two
+concurrent writers never leave a half file under a cache name (arrays without a meta.json are recomputed). A
+cache whose dataset files changed since, or whose arrays do not match their recorded hash, is refused with a
+one-line error that names it: it is never reused in silence.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import functools
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data import DATASETS, ImageDataset, TextDataset, default_data_dir, load_dataset
+from ..errors import DataError, UserError
+from . import ENCODERS
+
+CACHE_DIR = "embeddings"
+SPLITS = ("train", "test")
+
+
+def check_pair(dataset: str, encoder: str | None) -> None:
+    """Text sets need a text encoder, image sets an image encoder (or none, for the CNN profiles)."""
+    modality = DATASETS.get(dataset).modality
+    if encoder is None:
+        if modality == "text":
+            raise UserError(f"{dataset!r} is a text dataset: it needs an encoder, e.g. --profile linear "
+                            f"--encoder minilm (see 'autoal list encoders')")
+        return
+    info = ENCODERS.get(encoder)
+    if info.modality != modality:
+        kinds = [n for n in ENCODERS.names() if ENCODERS.get(n).modality == modality]
+        raise UserError(f"encoder {encoder!r} embeds {info.modality}, but {dataset!r} is a {modality} dataset; "
+                        f"choose one of {', '.join(kinds)}")
+
+
+def cache_folder(root: Path, dataset: str, encoder: str, fingerprint: str) -> Path:
+    return root / CACHE_DIR / dataset / f"{encoder}-{fingerprint.removeprefix('random-')[:16]}"
+
+
+def sha256_bytes(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def read_cache(folder: Path, weights: str, dataset_files: dict[str, str],
+               rows: dict[str, int]) -> dict[str, np.ndarray] | None:
+    """The cached arrays, None when there is no complete cache; refused when stale or damaged."""
+    meta_path = folder / "meta.json"
+    if not meta_path.is_file():
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+        recorded = meta["splits"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise DataError(f"the embedding cache {meta_path} is damaged ({exc}); delete {folder} to recompute it")
+    if meta.get("weights") != weights:
+        raise DataError(f"the embeddings in {folder} were computed with other encoder weights; delete {folder} "
+                        "to recompute")
+    if meta.get("dataset_files") != dataset_files:
+        changed = sorted(set(dataset_files.items()) ^ set(meta.get("dataset_files", {}).items()))
+        raise DataError(f"the embeddings in {folder} were computed from other dataset files ("
+                        f"{', '.join(sorted({name for name, _ in changed}))} changed); delete {folder} to recompute")
+    arrays = {}
+    for split in SPLITS:
+        path = folder / f"{split}.npy"
+        try:
+            if sha256_bytes(path) != recorded[split]["sha256"]:
+                raise ValueError("its sha256 differs from the one recorded in meta.json")
+            arrays[split] = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, KeyError) as exc:
+            raise DataError(f"the cached embeddings {path} are damaged ({exc}); delete {folder} to recompute")
+        if len(arrays[split]) != rows[split]:
+            raise DataError(f"the cached embeddings {path} hold {len(arrays[split])} rows for {rows[split]} "
+                            f"samples; delete {folder} to recompute")
+    return arrays
+
+
+def write_file(path: Path, write) -> None:
+    with open(path, "wb") as f:
+        write(f)
+
+
+@contextlib.contextmanager
+def locked(folder: Path):
+    """One process computes a cache folder at a time on this machine; the others wait, then read it."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f".{folder.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def samples(data: ImageDataset | TextDataset, split: str):
+    return getattr(data, f"{split}_texts") if isinstance(data, TextDataset) else getattr(data, f"{split}_x")
+
+
+def compute(folder: Path, data, encoder: str, root: Path, download: bool, random_seed: int | None,
+            fingerprint: str) -> dict[str, np.ndarray]:
+    """Embed both splits into a private folder, then rename it into place whole: a crash leaves no cache, and
+    of two writers on a shared disk (two nodes) the first rename wins and the other's copy is dropped."""
+    model = ENCODERS.get(encoder).build(root, download, random_seed)
+    scratch = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".tmp"))
+    try:
+        arrays, recorded = {}, {}
+        for split in SPLITS:
+            arrays[split] = model.encode(samples(data, split), progress=f"{encoder} embeddings of {data.name} {split}")
+            write_file(scratch / f"{split}.npy", lambda f, a=arrays[split]: np.save(f, a, allow_pickle=False))
+            recorded[split] = {"rows": len(arrays[split]), "sha256": sha256_bytes(scratch / f"{split}.npy")}
+        meta = {"dataset": data.name, "encoder": encoder, "weights": fingerprint, "dim": model.dim,
+                "dataset_files": data.fingerprint, "splits": recorded}
+        write_file(scratch / "meta.json", lambda f: f.write(json.dumps(meta, indent=1).encode()))
+        try:
+            os.rename(scratch, folder)
+        except OSError as exc:
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):  # not: another writer was first
+                raise DataError(f"cannot write the embedding cache {folder} ({exc.strerror})") from None
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return arrays
+
+
+def cached_arrays(data, encoder: str, root: Path, download: bool,
+                  random_seed: int | None) -> tuple[Path, str, dict[str, np.ndarray] | None]:
+    """(cache folder, weights fingerprint, the cached arrays or None when not computed yet)."""
+    fingerprint = ENCODERS.get(encoder).fingerprint(root, download, random_seed)
+    folder = cache_folder(root, data.name, encoder, fingerprint)
+    rows = {split: len(getattr(data, f"{split}_y")) for split in SPLITS}
+    return folder, fingerprint, read_cache(folder, fingerprint, data.fingerprint, rows)
+
+
+def embedded_dataset(dataset: str, encoder: str, data_dir: Path | str | None = None, download: bool = False,
+                     random_seed: int | None = None) -> ImageDataset:
+    """The dataset as embeddings: (N, dim) float32 "images" with the dataset's labels and classes, read from the
+    cache or computed into it. `random_seed`: random weights of the encoder's architecture (tests)."""
+    check_pair(dataset, encoder)
+    root = Path(data_dir).expanduser().resolve() if data_dir else default_data_dir()
+    return _embedded(dataset, encoder, root, download, random_seed)
+
+
+@functools.lru_cache(maxsize=4)
+def _embedded(dataset: str, encoder: str, root: Path, download: bool, random_seed: int | None) -> ImageDataset:
+    data = load_dataset(dataset, root, download)
+    folder, fingerprint, arrays = cached_arrays(data, encoder, root, download, random_seed)
+    if arrays is None:
+        with locked(folder):
+            folder, fingerprint, arrays = cached_arrays(data, encoder, root, download, random_seed)
+            if arrays is None:
+                compute(folder, data, encoder, root, download, random_seed, fingerprint)
+                folder, fingerprint, arrays = cached_arrays(data, encoder, root, download, random_seed)
+    files = {f"{CACHE_DIR}/{dataset}/{folder.name}/{split}.npy": sha256_bytes(folder / f"{split}.npy")
+             for split in SPLITS}
+    return ImageDataset(dataset, torch.from_numpy(arrays["train"]), data.train_y, torch.from_numpy(arrays["test"]),
+                        data.test_y, list(data.classes), fingerprint=data.fingerprint | files |
+                        {f"{encoder} weights": fingerprint})
+
+
+def job_data(spec, data_dir: Path | str | None, download: bool = False) -> ImageDataset:
+    """What a job learns on: the dataset's images, or with an encoder its cached embeddings."""
+    check_pair(spec.dataset, spec.encoder or None)
+    if spec.encoder:
+        return embedded_dataset(spec.dataset, spec.encoder, data_dir, download)
+    return load_dataset(spec.dataset, data_dir, download)
+
+
+def cache_embeddings(pairs: set[tuple[str, str]], data_dir: Path | str | None, download: bool = False) -> None:
+    """Embed each (dataset, encoder) not cached yet, before a sweep's jobs start, so that they only read the
+    cache. The work runs in a child process: this one (the sweep's driver) never initialises CUDA, while the
+    child embeds on a GPU when there is one."""
+    root = Path(data_dir).expanduser().resolve() if data_dir else default_data_dir()
+    missing = []
+    for dataset, encoder in sorted(pairs):
+        check_pair(dataset, encoder)
+        if cached_arrays(load_dataset(dataset, root, download), encoder, root, download, None)[2] is None:
+            missing.append((dataset, encoder))
+    if not missing:
+        return
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+        for dataset, encoder in missing:
+            pool.submit(embed_into_cache, dataset, encoder, str(root), download).result()
+
+
+def embed_into_cache(dataset: str, encoder: str, root: str, download: bool) -> None:
+    embedded_dataset(dataset, encoder, root, download)
