@@ -25,6 +25,7 @@ class Catalog(str, Enum):
     datasets = "datasets"
     strategies = "strategies"
     profiles = "profiles"
+    encoders = "encoders"
 
 
 @app.command(cls=PlainUsage)
@@ -43,6 +44,9 @@ def bench(
     query_size: QuerySize = None,
     imbalance_factor: ImbalanceFactor = 1.0,
     open_set_ratio: OpenSetRatio = 0.0,
+    encoder: Annotated[Optional[str], typer.Option(
+        help="Frozen encoder for --profile linear (see 'autoal list encoders'); text datasets need one.",
+        show_default="none: the CNN profiles train on raw images")] = None,
     out: Annotated[Path, typer.Option(help="Output folder for the Parquet results.")] = Path("results"),
     data_dir: DataDir = None,
     download: Download = False,
@@ -76,7 +80,7 @@ def bench(
         **{k: v for k, v in {"datasets": split_list(datasets), "strategies": split_list(strategies)}.items()
            if v is not None},
         seeds=seeds, profile=profile, rounds=rounds, initial=initial, query_size=query_size,
-        imbalance_factor=imbalance_factor, open_set_ratio=open_set_ratio)
+        imbalance_factor=imbalance_factor, open_set_ratio=open_set_ratio, encoder=encoder)
     with user_errors():
         params = parse_strategy_params(strategy_param, request.strategies)
         request = replace(request, strategy_params=with_candidates(params, request.strategies, candidates))
@@ -129,7 +133,7 @@ def list_(what: Annotated[Catalog, typer.Argument(help="What to list.")],
           data_dir: Annotated[Optional[Path], typer.Option(
               "--data-dir", envvar="AUTOAL_DATA_DIR", help="With 'datasets': mark those whose files are under this root.",
               show_default="~/.cache/alscope-autoal/data")] = None) -> None:
-    """List the registered datasets, strategies or profiles, one line each."""
+    """List the registered datasets, strategies, profiles or encoders, one line each."""
     from alscope_autoal.roles import is_oracle
 
     from .render import stderr, stdout
@@ -171,6 +175,9 @@ def catalog(what: Catalog):
     if what is Catalog.strategies:
         from alscope_autoal.strategies import STRATEGIES
         return STRATEGIES
+    if what is Catalog.encoders:
+        from alscope_autoal.encoders import ENCODERS
+        return ENCODERS
     from alscope_autoal.profiles import PROFILES
     return PROFILES
 

@@ -57,10 +57,10 @@ def compute_job(spec: JobSpec, data_dir: Path | str | None, download: bool = Fal
                 on_round: Callable[[dict[str, Any]], None] | None = None,
                 device: str | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Load the data and run the job: its rows (one per round) and the provenance for its result file."""
-    from ..data import load_dataset
+    from ..encoders.cache import job_data
     from ..loop import pick_device, run_job
 
-    data = load_dataset(spec.dataset, data_dir, download)
+    data = job_data(spec, data_dir, download)
     dev = pick_device(device)
     rows = run_job(spec, data, dev, on_round)
     return rows, provenance(spec, data.fingerprint, {"device": str(dev)})
