@@ -122,7 +122,9 @@ class Oracle:
     @staticmethod
     def rest_of_pool(ctx: QueryContext, batches: list[np.ndarray]) -> np.ndarray:
         """The unlabeled known-class samples in none of the batches: labeled data no look-ahead model trained on,
-        the same for every batch of the round."""
+        the same for every batch of the round. Scoring each model on everything outside its own batch instead
+        would favour batches of hard samples: their model would be spared those samples while every other model
+        is scored on them."""
         rest = np.setdiff1d(ctx.pool.unlabeled_indices(), np.concatenate(batches))
         rest = rest[~ctx.pool.is_unknown[rest]]
         if len(rest) == 0:
