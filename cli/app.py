@@ -131,7 +131,8 @@ def sweep_summary(out: Path, outcome):
 @app.command("list", cls=PlainUsage)
 def list_(what: Annotated[Catalog, typer.Argument(help="What to list.")],
           data_dir: Annotated[Optional[Path], typer.Option(
-              "--data-dir", envvar="AUTOAL_DATA_DIR", help="With 'datasets': mark those whose files are under this root.",
+              "--data-dir", envvar="AUTOAL_DATA_DIR",
+              help="With 'datasets': mark those whose files are under this root.",
               show_default="~/.cache/alscope-autoal/data")] = None) -> None:
     """List the registered datasets, strategies, profiles or encoders, one line each."""
     from alscope_autoal.roles import is_oracle
