@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import os
 import re
 import shutil
 import tempfile
@@ -199,14 +200,32 @@ def load_sst5(data_dir: Path) -> TextDataset:
                         {p.name: sha256_file(p) for p in paths})
 
 
+def fetch_url(url: str, path: Path) -> None:
+    """Stream `url` to `path` through a temporary name, with a progress bar."""
+    import urllib.request
+
+    from tqdm import tqdm
+
+    tmp = path.with_name(f".{path.name}.part")
+    with urllib.request.urlopen(url) as response, open(tmp, "wb") as out:
+        size = int(response.headers.get("Content-Length") or 0) or None
+        with tqdm(total=size, unit="B", unit_scale=True, desc=path.name, leave=False) as bar:
+            for block in iter(lambda: response.read(1 << 20), b""):
+                out.write(block)
+                bar.update(len(block))
+    os.replace(tmp, path)
+
+
 def fetch_archive(url: str, target: Path, moves: dict[str, str]) -> None:
     """Download and unpack `url` in a scratch folder beside `target`, then move each archive path in `moves`
     to `target / <new name>`: nothing half-unpacked is left under the data dir's names."""
-    from torchvision.datasets.utils import download_and_extract_archive
+    from torchvision.datasets.utils import extract_archive
 
     target.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target) as scratch:
-        download_and_extract_archive(url, scratch, remove_finished=True)
+        archive = Path(scratch) / url.rsplit("/", 1)[1]
+        fetch_url(url, archive)
+        extract_archive(str(archive), scratch, remove_finished=True)
         for source, name in moves.items():
             if (target / name).exists():
                 continue
@@ -215,11 +234,10 @@ def fetch_archive(url: str, target: Path, moves: dict[str, str]) -> None:
 
 
 def fetch_files(url: str, target: Path, names: list[str]) -> None:
-    from torchvision.datasets.utils import download_url
-
+    target.mkdir(parents=True, exist_ok=True)
     for name in names:
         if not (target / name).is_file():
-            download_url(url + name, str(target), name)
+            fetch_url(url + name, target / name)
 
 
 def downloader(dataset: str, folder: str, moves: dict[str, str] | None = None) -> Callable[[Path], None]:

@@ -115,6 +115,7 @@ def compute(folder: Path, data, encoder: str, root: Path, download: bool, random
     of two writers on a shared disk (two nodes) the first rename wins and the other's copy is dropped."""
     model = ENCODERS.get(encoder).build(root, download, random_seed)
     scratch = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".tmp"))
+    scratch.chmod(0o755)  # mkdtemp's 0700 would hide the cache from workers running as other users
     try:
         arrays, recorded = {}, {}
         for split in SPLITS:
