@@ -58,6 +58,10 @@ def bench(
         show_default="one per CPU core; on a GPU machine, one per GPU times --jobs-per-gpu")] = None,
     jobs_per_gpu: Annotated[int, typer.Option(help="Jobs sharing one GPU.")] = 1,
     threads: Threads = None,
+    deterministic: Annotated[bool, typer.Option(
+        "--deterministic/--no-deterministic",
+        help="Deterministic torch algorithms, cuDNN and cuBLAS in every job, so a GPU run repeats exactly; "
+             "recorded in each result file. No effect on CPU numbers.")] = True,
     backend: Annotated[str, typer.Option(help="local (worker processes here) or ray (a Ray cluster).")] = "local",
     address: Annotated[Optional[str], typer.Option(
         help="Ray cluster address, e.g. HEAD_IP:6379.", show_default="a local Ray instance")] = None,
@@ -88,7 +92,8 @@ def bench(
         with user_errors():
             print_plan(out, *plan_bench(request, out, data_dir, download, retry_failed))
         return
-    options = RunOptions(workers, jobs_per_gpu, backend, address, shlex.join(["autoal", *sys.argv[1:]]), threads)
+    options = RunOptions(workers, jobs_per_gpu, backend, address, shlex.join(["autoal", *sys.argv[1:]]), threads,
+                         deterministic=deterministic)
     warn_if_oversubscribed(options)
     with user_errors(f"finished jobs are saved in {out}; rerun the same command to resume"):
         with ProgressReporter() as reporter:

@@ -8,6 +8,7 @@ not pay for (or initialise) torch.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from ..spec import JobSpec
 from .claims import Claims
 from .store import clear_failure, failure_path, record_failure, split_done
 
+CUBLAS_VARIABLE = "CUBLAS_WORKSPACE_CONFIG"  # as the job's process had it: set by --deterministic
 RECHECK_SECONDS = 1.0  # how often jobs held by other sweeps are looked at again
 
 
@@ -55,27 +57,31 @@ class SweepOutcome:
 
 def compute_job(spec: JobSpec, data_dir: Path | str | None, download: bool = False,
                 on_round: Callable[[dict[str, Any]], None] | None = None,
-                device: str | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Load the data and run the job: its rows (one per round) and the provenance for its result file."""
+                device: str | None = None, deterministic: bool = True) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Load the data and run the job (under `determinism.numerics`): its rows (one per round) and the provenance
+    for its result file."""
+    from ..determinism import numerics
     from ..encoders.cache import job_data
     from ..loop import pick_device, run_job
 
     data = job_data(spec, data_dir, download)
-    dev = pick_device(device)
-    rows = run_job(spec, data, dev, on_round)
-    return rows, provenance(spec, data.fingerprint, {"device": str(dev)})
+    with numerics(deterministic):
+        dev = pick_device(device)
+        rows = run_job(spec, data, dev, on_round)
+    return rows, provenance(spec, data.fingerprint, {"device": str(dev), "deterministic": deterministic,
+                                                     "cublas_workspace_config": os.environ.get(CUBLAS_VARIABLE)})
 
 
 def execute_job(spec: JobSpec, out_dir: Path, data_dir: Path | None, download: bool = False,
-                reporter: Reporter | None = None, device: str | None = None) -> Path:
+                reporter: Reporter | None = None, device: str | None = None, deterministic: bool = True) -> Path:
     """Run one job and write its result file. Everything a backend that shares the disk needs to call."""
     on_round = (lambda row: reporter.round_done(spec, row)) if reporter else None
-    rows, meta = compute_job(spec, data_dir, download, on_round, device)
+    rows, meta = compute_job(spec, data_dir, download, on_round, device, deterministic)
     return write_job(out_dir, spec, rows, meta)
 
 
 def run_sequential(specs: list[JobSpec], out_dir: Path, data_dir: Path | None, download: bool = False,
-                   reporter: Reporter | None = None) -> SweepOutcome:
+                   reporter: Reporter | None = None, deterministic: bool = True) -> SweepOutcome:
     """Run the unfinished jobs one after the other in this process, each once claimed (see `claims`)."""
     reporter = reporter or SilentReporter()
     to_run, done = split_done(specs, out_dir)
@@ -89,19 +95,20 @@ def run_sequential(specs: list[JobSpec], out_dir: Path, data_dir: Path | None, d
                 time.sleep(RECHECK_SECONDS)
                 continue
             try:
-                run_claimed(spec, out_dir, data_dir, download, reporter, outcome)
+                run_claimed(spec, out_dir, data_dir, download, reporter, outcome, deterministic)
             finally:
                 claims.release(spec.job_id)
     return outcome
 
 
 def run_claimed(spec: JobSpec, out_dir: Path, data_dir: Path | None, download: bool, reporter: Reporter,
-                outcome: SweepOutcome) -> None:
+                outcome: SweepOutcome, deterministic: bool) -> None:
     reporter.job_started(spec)
     error = None
     started = time.perf_counter()
     try:
-        rows, meta = compute_job(spec, data_dir, download, lambda row: reporter.round_done(spec, row))
+        rows, meta = compute_job(spec, data_dir, download, lambda row: reporter.round_done(spec, row),
+                                 deterministic=deterministic)
         outcome.work_seconds[spec.job_id] = time.perf_counter() - started
         write_job(out_dir, spec, rows, meta)
         outcome.seconds[spec.job_id] = time.perf_counter() - started

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import determinism
 from ..errors import UserError
 from ..spec import JobSpec
 from .claims import Claims
@@ -97,7 +98,8 @@ def _stop(signum, frame):
     raise SystemExit(128 + signum)  # unwinds through `finally`, so no temporary file stays behind
 
 
-def worker_main(threads: int, tasks, events, out_dir: Path, data_dir: Path | None, download: bool) -> None:
+def worker_main(threads: int, tasks, events, out_dir: Path, data_dir: Path | None, download: bool,
+                deterministic: bool = True) -> None:
     """A worker's life: run the jobs it is handed until it gets None or its parent is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the parent decides
     signal.signal(signal.SIGTERM, _stop)
@@ -106,12 +108,12 @@ def worker_main(threads: int, tasks, events, out_dir: Path, data_dir: Path | Non
     torch.set_num_threads(threads)
     events.put(("ready", os.getpid()))
     try:
-        serve(tasks, events, out_dir, data_dir, download)
+        serve(tasks, events, out_dir, data_dir, download, deterministic)
     except SystemExit as stop:
         os._exit(stop.code)  # the stack is unwound (temporary files removed); skip the slow interpreter teardown
 
 
-def serve(tasks, events, out_dir: Path, data_dir: Path | None, download: bool) -> None:
+def serve(tasks, events, out_dir: Path, data_dir: Path | None, download: bool, deterministic: bool) -> None:
     parent = mp.parent_process()
     while True:
         try:
@@ -122,17 +124,19 @@ def serve(tasks, events, out_dir: Path, data_dir: Path | None, download: bool) -
             continue
         if task is None:
             return
-        run_task(JobSpec.from_json(task), events, out_dir, data_dir, download)
+        run_task(JobSpec.from_json(task), events, out_dir, data_dir, download, deterministic)
 
 
-def run_task(spec: JobSpec, events, out_dir: Path, data_dir: Path | None, download: bool) -> None:
+def run_task(spec: JobSpec, events, out_dir: Path, data_dir: Path | None, download: bool,
+             deterministic: bool = True) -> None:
     from ..results import write_job
     from .core import compute_job
     from .store import describe
 
     started = time.perf_counter()
     try:
-        rows, meta = compute_job(spec, data_dir, download, lambda row: events.put(("round", spec.job_id, row)))
+        rows, meta = compute_job(spec, data_dir, download, lambda row: events.put(("round", spec.job_id, row)),
+                                 deterministic=deterministic)
         work = time.perf_counter() - started
         write_job(out_dir, spec, rows, meta)
         events.put(("done", spec.job_id, work))
@@ -154,17 +158,18 @@ class Worker:
 class Pool:
     """Worker processes, one task queue each, one shared event queue back to the parent."""
 
-    def __init__(self, slots: list[Slot], out_dir: Path, data_dir: Path | None, download: bool) -> None:
+    def __init__(self, slots: list[Slot], out_dir: Path, data_dir: Path | None, download: bool,
+                 deterministic: bool = True) -> None:
         self.ctx = mp.get_context("spawn")
         self.events = self.ctx.Queue()
-        self.job_args = (Path(out_dir), Path(data_dir) if data_dir else None, download)
+        self.job_args = (Path(out_dir), Path(data_dir) if data_dir else None, download, deterministic)
         self.workers = [self.start(slot) for slot in slots]
 
     def start(self, slot: Slot) -> Worker:
         tasks = self.ctx.Queue()
         process = self.ctx.Process(target=worker_main, args=(slot.threads, tasks, self.events, *self.job_args),
                                    daemon=True, name=f"autoal-worker-gpu{slot.gpu}" if slot.gpu else "autoal-worker")
-        with environment(slot_environment(slot)):
+        with environment(slot_environment(slot) | determinism.environment(self.job_args[-1])):
             process.start()
         return Worker(process, tasks, slot, started_at=time.perf_counter())
 
@@ -283,11 +288,11 @@ class PoolSweep:
 
 
 def run_pool(to_run: list[JobSpec], slots: list[Slot], out_dir: Path, data_dir: Path | None, download: bool,
-             reporter: Reporter, outcome: SweepOutcome) -> None:
+             reporter: Reporter, outcome: SweepOutcome, deterministic: bool = True) -> None:
     """Run `to_run` on at most `len(slots)` worker processes, each job once this process has claimed it (other
     sweeps may share `out_dir`); results and failures land in `outcome`."""
     with Claims(out_dir) as claims:
-        pool = Pool(slots[:len(to_run)], out_dir, data_dir, download)
+        pool = Pool(slots[:len(to_run)], out_dir, data_dir, download, deterministic)
         finished = False
         try:
             queue = JobQueue(to_run, out_dir, claims, outcome, reporter)

@@ -34,7 +34,8 @@ def import_ray():
     return ray
 
 
-def ray_job(spec_json: str, data_dir: str | None, download: bool, threads: int) -> tuple[list, dict, float]:
+def ray_job(spec_json: str, data_dir: str | None, download: bool, threads: int,
+            deterministic: bool = True) -> tuple[list, dict, float]:
     """The body of one Ray task: run the job, return (rows, provenance, seconds of work)."""
     import torch
 
@@ -42,7 +43,7 @@ def ray_job(spec_json: str, data_dir: str | None, download: bool, threads: int) 
 
     torch.set_num_threads(threads)
     started = time.perf_counter()
-    rows, meta = compute_job(JobSpec.from_json(spec_json), data_dir, download)
+    rows, meta = compute_job(JobSpec.from_json(spec_json), data_dir, download, deterministic=deterministic)
     return rows, meta, time.perf_counter() - started
 
 
@@ -80,18 +81,18 @@ def capacity(ray, options: dict[str, Any], workers: int | None) -> int:
 
 def run_ray(to_run: list[JobSpec], out_dir: Path, data_dir: Path | None, download: bool, reporter: Reporter,
             outcome: SweepOutcome, address: str | None = None, workers: int | None = None,
-            threads: int | None = None, jobs_per_gpu: int = 1) -> None:
+            threads: int | None = None, jobs_per_gpu: int = 1, deterministic: bool = True) -> None:
     """Run `to_run` as Ray tasks (each on `threads` torch threads, `job_threads` deciding when None), each once the
     driver has claimed it (other sweeps may share `out_dir`); the driver writes results and failures under
     `out_dir`."""
     with Claims(out_dir) as claims:
         run_claimed_tasks(JobQueue(to_run, out_dir, claims, outcome, reporter), out_dir, data_dir, download,
-                          reporter, outcome, address, workers, threads, jobs_per_gpu)
+                          reporter, outcome, address, workers, threads, jobs_per_gpu, deterministic)
 
 
 def run_claimed_tasks(queue: JobQueue, out_dir: Path, data_dir: Path | None, download: bool, reporter: Reporter,
                       outcome: SweepOutcome, address: str | None, workers: int | None, threads: int | None,
-                      jobs_per_gpu: int) -> None:
+                      jobs_per_gpu: int, deterministic: bool) -> None:
     ray = import_ray()
     threads = job_threads(threads)
     connecting = time.perf_counter()
@@ -105,7 +106,8 @@ def run_claimed_tasks(queue: JobQueue, out_dir: Path, data_dir: Path | None, dow
         data = str(Path(data_dir).expanduser().resolve()) if data_dir else None
         while not queue.empty or in_flight:
             while len(in_flight) < limit and (spec := queue.next_job()):
-                in_flight[remote.remote(spec.canonical(), data, download, threads)] = (spec, time.perf_counter())
+                ref = remote.remote(spec.canonical(), data, download, threads, deterministic)
+                in_flight[ref] = (spec, time.perf_counter())
                 reporter.job_started(spec)
             if not in_flight:
                 time.sleep(RECHECK_SECONDS)  # every waiting job is held by another sweep

@@ -26,6 +26,7 @@ class RunOptions:
     address: str | None = None  # a Ray cluster; None starts a local Ray instance
     command: str | None = None  # the command line that started the sweep, kept in its manifest
     threads: int | None = None  # torch CPU threads per job; None: `threads.job_threads` decides (1 on CPU)
+    deterministic: bool = True  # deterministic algorithms, cuDNN and cuBLAS settings in every job (determinism.py)
 
     def check(self) -> None:
         if self.backend not in BACKENDS:
@@ -53,7 +54,7 @@ def run_sweep(specs: list[JobSpec], out_dir: Path, data_dir: Path | None = None,
     set_aside = set_aside_damaged(specs, out_dir) + set_aside_superseded(specs, out_dir)
     slots = local_slots(options, len(specs)) if options.backend == "local" else []
     if len(slots) == 1:  # one worker: run in this process, with no worker start-up to pay
-        outcome = run_here(specs, out_dir, data_dir, download, reporter, slots[0].threads)
+        outcome = run_here(specs, out_dir, data_dir, download, reporter, slots[0].threads, options.deterministic)
         outcome.set_aside = set_aside
         return outcome
     to_run, done = split_done(specs, out_dir)
@@ -63,23 +64,23 @@ def run_sweep(specs: list[JobSpec], out_dir: Path, data_dir: Path | None = None,
         from .ray_backend import run_ray
 
         run_ray(to_run, out_dir, data_dir, download, reporter, outcome, options.address, options.workers,
-                threads=options.threads, jobs_per_gpu=options.jobs_per_gpu)
+                threads=options.threads, jobs_per_gpu=options.jobs_per_gpu, deterministic=options.deterministic)
     elif to_run:
         from .local import run_pool
 
-        run_pool(to_run, slots, out_dir, data_dir, download, reporter, outcome)
+        run_pool(to_run, slots, out_dir, data_dir, download, reporter, outcome, options.deterministic)
     return outcome
 
 
 def run_here(specs: list[JobSpec], out_dir: Path, data_dir: Path | None, download: bool, reporter: Reporter,
-             threads: int) -> SweepOutcome:
+             threads: int, deterministic: bool = True) -> SweepOutcome:
     """Run the jobs in this process, under `threads` torch threads (restored afterwards)."""
     import torch
 
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        return run_sequential(specs, out_dir, data_dir, download, reporter)
+        return run_sequential(specs, out_dir, data_dir, download, reporter, deterministic)
     finally:
         torch.set_num_threads(before)
 

@@ -4,7 +4,8 @@ TypiClust, ProbCover).
 No function here builds an N x N or N x k matrix for the whole pool: pairwise blocks are cut into row chunks of
 at most `CHUNK_ELEMENTS` entries (16 MiB of float32), so the extra memory is O(N + CHUNK_ELEMENTS) on top of the
 embeddings themselves, whatever the pool size. Greedy selectors (k-means++, k-center) only ever need the distance
-from every point to one new centre, which is an O(N) vector.
+from every point to one new centre, which is an O(N) vector. Everything runs on the device of its inputs: strategies
+hand in embeddings on the job's device, so on a GPU the distance maths runs there.
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ def sq_dist_block(a: torch.Tensor, b: torch.Tensor, a_norms: torch.Tensor | None
 
 def nearest(x: torch.Tensor, centres: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """For each row of x: squared distance to, and index of, its nearest centre; computed chunk by chunk."""
-    dist = torch.empty(len(x), dtype=x.dtype)
-    idx = torch.empty(len(x), dtype=torch.long)
+    dist = torch.empty(len(x), dtype=x.dtype, device=x.device)
+    idx = torch.empty(len(x), dtype=torch.long, device=x.device)
     if len(centres) == 0:
         return dist.fill_(float("inf")), idx.fill_(-1)
     c_norms = sq_norms(centres)
@@ -85,7 +86,7 @@ def kmeans_pp(distance_to: DistanceTo, n: int, k: int, rng: np.random.Generator,
     picked = [first]
     chosen = np.zeros(n, dtype=bool)
     chosen[first] = True
-    d2 = distance_to(first).double().numpy().copy()
+    d2 = distance_to(first).double().cpu().numpy().copy()
     while len(picked) < k:
         d2[chosen] = 0.0
         total = d2.sum()
@@ -95,7 +96,7 @@ def kmeans_pp(distance_to: DistanceTo, n: int, k: int, rng: np.random.Generator,
             j = int(rng.choice(np.flatnonzero(~chosen)))
         picked.append(j)
         chosen[j] = True
-        np.minimum(d2, distance_to(j).double().numpy(), out=d2)
+        np.minimum(d2, distance_to(j).double().cpu().numpy(), out=d2)
     return np.asarray(picked, dtype=np.int64)
 
 
@@ -118,8 +119,9 @@ def lloyd(x: torch.Tensor, centres: torch.Tensor, iters: int) -> tuple[torch.Ten
 
 def closest_member_per_cluster(assign: torch.Tensor, dist: torch.Tensor, k: int) -> np.ndarray:
     """For each non-empty cluster, the position of its member nearest to the centre (unique by construction)."""
-    order = np.lexsort((dist.numpy(), assign.numpy()))
-    sorted_assign = assign.numpy()[order]
+    dist, assign = dist.cpu().numpy(), assign.cpu().numpy()
+    order = np.lexsort((dist, assign))
+    sorted_assign = assign[order]
     first = np.flatnonzero(np.r_[True, sorted_assign[1:] != sorted_assign[:-1]])
     return order[first[sorted_assign[first] < k]]
 
@@ -134,7 +136,7 @@ def kmeans(x: torch.Tensor, k: int, rng: np.random.Generator, iters: int = 10
 def knn_mean_distance(x: torch.Tensor, k: int) -> torch.Tensor:
     """Mean Euclidean distance of each row of x to its k nearest other rows, in row chunks of bounded size."""
     norms = sq_norms(x)
-    out = torch.empty(len(x), dtype=x.dtype)
+    out = torch.empty(len(x), dtype=x.dtype, device=x.device)
     step = chunk_size(len(x))
     for start in range(0, len(x), step):
         block = sq_dist_block(x[start:start + step], x, norms[start:start + step], norms)
@@ -146,12 +148,12 @@ def knn_mean_distance(x: torch.Tensor, k: int) -> torch.Tensor:
 def count_within(x: torch.Tensor, y: torch.Tensor, radius_sq: float, weights: torch.Tensor | None = None,
                  x_norms: torch.Tensor | None = None) -> torch.Tensor:
     """For each row of x, how many rows of y (or their total weight) lie strictly within the radius."""
-    out = torch.zeros(len(x), dtype=torch.float64)
+    out = torch.zeros(len(x), dtype=torch.float64, device=x.device)
     if len(y) == 0:
         return out
     x_norms = sq_norms(x) if x_norms is None else x_norms
     y_norms = sq_norms(y)
-    w = torch.ones(len(y), dtype=x.dtype) if weights is None else weights.to(x.dtype)
+    w = torch.ones(len(y), dtype=x.dtype, device=x.device) if weights is None else weights.to(x.device, x.dtype)
     step = chunk_size(len(y))
     for start in range(0, len(x), step):
         block = sq_dist_block(x[start:start + step], y, x_norms[start:start + step], y_norms)
@@ -162,10 +164,10 @@ def count_within(x: torch.Tensor, y: torch.Tensor, radius_sq: float, weights: to
 def nearest_other_label(x: torch.Tensor, rows: np.ndarray, labels: torch.Tensor) -> torch.Tensor:
     """Squared distance from each x[rows] to the nearest point of x whose label differs from its own."""
     norms = sq_norms(x)
-    out = torch.empty(len(rows), dtype=x.dtype)
+    out = torch.empty(len(rows), dtype=x.dtype, device=x.device)
     step = chunk_size(len(x))
     for start in range(0, len(rows), step):
-        r = torch.as_tensor(rows[start:start + step])
+        r = torch.as_tensor(rows[start:start + step], device=x.device)
         block = sq_dist_block(x[r], x, norms[r], norms)
         block[labels[r][:, None] == labels[None, :]] = float("inf")
         out[start:start + step] = block.min(1).values

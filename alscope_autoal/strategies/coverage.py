@@ -18,7 +18,7 @@ from .diversity import fill_up
 
 
 def unit_embeddings(ctx: QueryContext) -> torch.Tensor:
-    z = ctx.embeddings(np.arange(len(ctx.pool))).float()
+    z = ctx.embeddings(np.arange(len(ctx.pool))).float().to(ctx.device)
     return z / z.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
 
@@ -45,7 +45,7 @@ class TypiClust:
         z = unit_embeddings(ctx)
         k = min(len(ctx.pool.labeled_indices()) + budget, self.max_clusters, len(z))
         _, assign, _ = kmeans(z, k, rng, self.iters)
-        assign = assign.numpy()
+        assign = assign.cpu().numpy()
         order = self.cluster_order(assign, ctx.pool.labeled_indices(), k)
         free = ~ctx.pool.labeled_mask
         picked: list[int] = []
@@ -56,7 +56,8 @@ class TypiClust:
             if len(members) == 0:
                 continue
             knn = min(self.knn, len(members) // 2)
-            typicality = 1 / (knn_mean_distance(z[members], knn) + 1e-5) if knn > 0 else torch.ones(1)
+            rows = torch.as_tensor(members, device=z.device)
+            typicality = 1 / (knn_mean_distance(z[rows], knn) + 1e-5) if knn > 0 else torch.ones(1)
             best = int(members[int(torch.argmax(typicality))])
             picked.append(best)
             free[best] = False
@@ -87,20 +88,22 @@ class ProbCover:
         delta = self.delta if self.delta is not None else self.choose_delta(z, ctx.n_classes, rng)
         self.round_log = {"probcover_delta": delta}
         r2 = delta * delta
-        covered = (nearest(z, z[torch.as_tensor(ctx.pool.labeled_indices())])[0] < r2).numpy()
+        labeled = torch.as_tensor(ctx.pool.labeled_indices(), device=z.device)
+        covered = (nearest(z, z[labeled])[0] < r2).cpu().numpy()
         norms = sq_norms(z)
         degree = count_within(z, z, r2, torch.as_tensor(~covered), norms)
-        degree[torch.as_tensor(ctx.pool.labeled_mask)] = -1
+        degree[torch.as_tensor(ctx.pool.labeled_mask, device=z.device)] = -1
         distance_to = euclidean_distance_to(z)
         picked: list[int] = []
         while len(picked) < budget and degree.max() > 0:
             cur = int(torch.argmax(degree))
             picked.append(cur)
             d_cur = distance_to(cur)
-            new = np.flatnonzero(~covered & (d_cur < r2).numpy())
+            new = np.flatnonzero(~covered & (d_cur < r2).cpu().numpy())
             covered[new] = True
             near = torch.nonzero(d_cur < 4 * r2).squeeze(1)  # a neighbour of a new point lies within 2 delta
-            degree[near] -= count_within(z[near], z[torch.as_tensor(new, dtype=torch.long)], r2, x_norms=norms[near])
+            new_rows = torch.as_tensor(new, dtype=torch.long, device=z.device)
+            degree[near] -= count_within(z[near], z[new_rows], r2, x_norms=norms[near])
             degree[cur] = -1
         self.round_log["probcover_coverage"] = float(covered.mean())
         return fill_up(np.asarray(picked, dtype=np.int64), len(ctx.pool), budget, rng, allowed=unlabeled)

@@ -34,7 +34,7 @@ class KMeansSampling:
         k = min(budget, len(candidates))
         if k == len(candidates):
             return candidates
-        x = ctx.embeddings(candidates).float()
+        x = ctx.embeddings(candidates).float().to(ctx.device)
         _, assign, dist = kmeans(x, k, rng, self.iters)
         picked = closest_member_per_cluster(assign, dist, k)
         return candidates[fill_up(picked, len(candidates), k, rng)]
@@ -46,7 +46,7 @@ class CoreSet:
 
     def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> np.ndarray:
         candidates = ctx.pool.unlabeled_indices()
-        x = ctx.embeddings(candidates).float()
-        covered = ctx.embeddings(ctx.pool.labeled_indices()).float()
+        x = ctx.embeddings(candidates).float().to(ctx.device)
+        covered = ctx.embeddings(ctx.pool.labeled_indices()).float().to(ctx.device)
         min_dist, _ = nearest(x, covered)
         return candidates[k_center_greedy(euclidean_distance_to(x), min_dist, budget, rng)]

@@ -41,8 +41,8 @@ class BADGE:
         candidates = ctx.pool.unlabeled_indices()
         if budget >= len(candidates):
             return candidates
-        a = badge_factors(ctx.probs(candidates).float())
-        h = ctx.embeddings(candidates).float()
+        a = badge_factors(ctx.probs(candidates).float().to(ctx.device))
+        h = ctx.embeddings(candidates).float().to(ctx.device)
         first = int(torch.argmax(sq_norms(a) * sq_norms(h)))
         return candidates[kmeans_pp(factored_distance_to(a, h), len(candidates), budget, rng, first=first)]
 

@@ -127,6 +127,6 @@ class NoiseStability:
     def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> np.ndarray:
         candidates = ctx.pool.unlabeled_indices()
         gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
-        feats = self.deviations(ctx, candidates, gen)
+        feats = self.deviations(ctx, candidates, gen).to(ctx.device)
         from_clean_output = sq_norms(feats)  # squared distance to the zero deviation, the first centre
         return candidates[k_center_greedy(euclidean_distance_to(feats), from_clean_output, budget, rng)]
