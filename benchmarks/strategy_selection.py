@@ -47,6 +47,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--out", type=Path, default=Path("/tmp/selectors-bench"))
     p.add_argument("--report-only", action="store_true")
+    p.add_argument("--mark", default="", help="DATASET:ARM,ARM;... arms flagged with † in the tables (e.g. rows "
+                   "kept from an older run; the README says why)")
     return p.parse_args(argv)
 
 
@@ -93,7 +95,16 @@ def arm_table(jobs):
     return table.sort_values("aubc", ascending=False)
 
 
-def render(dataset: str, rows, table) -> list[str]:
+def marked_arms(mark: str) -> dict[str, set[str]]:
+    """'digits:bald,vote;breastmnist:bald' -> {'digits': {'bald', 'vote'}, 'breastmnist': {'bald'}}."""
+    marks: dict[str, set[str]] = {}
+    for part in filter(None, mark.split(";")):
+        dataset, _, arms = part.partition(":")
+        marks[dataset] = set(filter(None, arms.split(",")))
+    return marks
+
+
+def render(dataset: str, rows, table, marked: set[str] = frozenset()) -> list[str]:
     profile = ", ".join(sorted(rows.profile.unique()))
     budget = rows.groupby("round").n_labeled.mean()
     seeds = ", ".join(str(s) for s in sorted(rows.seed.unique()))
@@ -103,6 +114,7 @@ def render(dataset: str, rows, table) -> list[str]:
              "|---|---|---|---|---|---|"]
     for name, r in table.iterrows():
         shown = "**oracle** (ceiling)" if name == "oracle" else name
+        shown += " †" if name in marked else ""
         share = "" if name == "oracle" or r.oracle_share != r.oracle_share else f"{100 * r.oracle_share:.0f}"
         lines.append(f"| {shown} | {100 * r.aubc:.1f} ± {100 * r.aubc_std:.1f} | {r.per_seed} | {share} | "
                      f"{r.cpu_s:.0f} | {r.cpu_vs_entropy:.2f} |")
@@ -129,14 +141,14 @@ def targets(tables: dict) -> list[str]:
     return lines
 
 
-def report(out: Path, datasets: list[str]) -> str:
-    lines, tables = [], {}
+def report(out: Path, datasets: list[str], mark: str = "") -> str:
+    lines, tables, marks = [], {}, marked_arms(mark)
     for dataset in datasets:
         if not (out / dataset / "jobs").is_dir():
             continue
         rows, jobs = job_table(out / dataset)
         tables[dataset] = arm_table(jobs)
-        lines += render(dataset, rows, tables[dataset])
+        lines += render(dataset, rows, tables[dataset], marks.get(dataset, set()))
     return "\n".join(lines + targets(tables)) + "\n"
 
 
@@ -144,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if not args.report_only:
         run(args)
-    text = report(args.out, args.datasets.split(","))
+    text = report(args.out, args.datasets.split(","), args.mark)
     (args.out / "strategy_selection.md").write_text(text)
     print(text)
 
