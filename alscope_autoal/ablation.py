@@ -1,5 +1,6 @@
-"""`autoal ablate`: AutoAL variants (candidate subsets, components switched off) run through `bench`'s machinery,
-summarised as a table (Markdown, CSV, LaTeX) and a figure.
+"""`autoal ablate`: AutoAL variants (candidate subsets, components switched off) planned with `bench`'s machinery
+and run as one sweep. Each variant's jobs carry its name (`JobSpec.variant`, stored in every row), so the table and
+figure are drawn from the results folder alone, by `analysis.ablation`.
 
 Subsets of K candidates are the first K of the candidate order (default: the paper's order, PAPER_CANDIDATES:
 entropy, margin, least-confidence, kmeans, bald, var-ratio, mean-std), or subsets the user names. Component
@@ -27,12 +28,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-import pandas as pd
-
-from .bench import BenchRequest, run_bench
+from .bench import BenchRequest, plan, run_specs
 from .errors import UserError
+from .runner import Reporter, RunOptions, SweepOutcome
+from .spec import JobSpec
 from .strategies.autoal import AutoAL, AutoALLookahead
 from .strategies.autoal.candidates import PAPER_CANDIDATES, parse_candidates
 
@@ -94,102 +95,106 @@ def variants(request: AblationRequest) -> list[Variant]:
     return out
 
 
-def run_ablation(request: AblationRequest, out_dir: Path, data_dir: Path | None = None, download: bool = False,
-                 reporter=None, run: Callable = run_bench, **run_options: Any) -> dict[str, list]:
-    """Run every variant (and the baselines) with `run_bench`; returns variant name -> its job specs' ids.
-
-    Finished jobs in `out_dir` are skipped, as in `bench`. `run_options` go to `run_bench` unchanged.
-    """
-    chosen = variants(request)
+def ablation_specs(request: AblationRequest, data_dir: Path | None = None, download: bool = False) -> list[JobSpec]:
+    """Every job of the ablation, validated: each variant's `autoal` jobs (named by the variant), then the
+    baselines'."""
     base = dict(request.bench.strategy_params.get("autoal", {}))
     base.pop("candidates", None)
-    jobs: dict[str, list] = {}
-    for variant in chosen:
-        sub = replace(request.bench, strategies=("autoal",),
-                      strategy_params={"autoal": variant.strategy_params(base)})
-        outcome = run(sub, out_dir, data_dir, download, reporter, **run_options)
-        jobs[variant.name] = [s.job_id for s in outcome.ran + outcome.skipped]
-        if outcome.failed:
-            jobs.setdefault("_failed", []).extend(outcome.failed)
+    specs = []
+    for variant in variants(request):
+        sub = replace(request.bench, strategies=("autoal",), strategy_params={"autoal": variant.strategy_params(base)})
+        specs += [replace(spec, variant=variant.name) for spec in plan(sub, data_dir, download)]
     baselines = tuple(s for s in request.bench.strategies if s != "autoal")
     if baselines:
-        outcome = run(replace(request.bench, strategies=baselines), out_dir, data_dir, download, reporter,
-                      **run_options)
-        for spec in outcome.ran + outcome.skipped:
-            jobs.setdefault(spec.strategy, []).append(spec.job_id)
-        if outcome.failed:
-            jobs.setdefault("_failed", []).extend(outcome.failed)
-    return jobs
+        specs += plan(replace(request.bench, strategies=baselines), data_dir, download)
+    return specs
 
 
-def ablation_table(rows: pd.DataFrame, jobs: dict[str, list], candidates: dict[str, tuple[str, ...]]
-                   ) -> pd.DataFrame:
-    """One line per dataset x variant: mean and std over seeds of AUBC and final accuracy, mean job seconds."""
-    from .metrics import per_job
-
-    arm = {job_id: name for name, ids in jobs.items() if name != "_failed" for job_id in ids}
-    rows = rows[rows.job_id.isin(arm)].copy()
-    if rows.empty:
-        raise UserError("no finished ablation jobs to summarise")
-    rows["strategy"] = rows.job_id.map(arm)
-    rows["strategy_params"] = ""  # the variant name already says what changed
-    per = per_job(rows)
-    grouped = per.groupby(["dataset", "strategy"], sort=False)
-    table = grouped.agg(seeds=("seed", "nunique"), aubc=("aubc", "mean"), aubc_std=("aubc", "std"),
-                        final_accuracy=("final_accuracy", "mean"), final_accuracy_std=("final_accuracy", "std"),
-                        job_seconds=("job_seconds", "mean")).reset_index()
-    table = table.rename(columns={"strategy": "variant"})
-    table.insert(2, "candidates", table.variant.map(lambda v: ",".join(candidates.get(v, ()))))
-    order = {name: i for i, name in enumerate(jobs)}
-    return table.sort_values(["dataset", "variant"], key=lambda c: c.map(order) if c.name == "variant" else c)
+def run_ablation(specs: list[JobSpec], out_dir: Path, data_dir: Path | None = None, download: bool = False,
+                 reporter: Reporter | None = None, options: RunOptions = RunOptions()) -> SweepOutcome:
+    """Run the ablation's jobs as one sweep: finished jobs in `out_dir` are skipped, as in `bench`."""
+    options.check()
+    return run_specs(specs, out_dir, data_dir, download, reporter, options)
 
 
-def cell(value: Any) -> str:
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
+# CPU seconds per trained round (a job trains rounds + 1 times) of one job on digits at the profile's budget, one
+# torch thread: autoal (the paper's 7 candidates) and, for every other strategy, the mean of random and entropy.
+# Measured on the project's 2-core development machine under load (CPU time is what a job costs whatever else runs;
+# its wall time is that divided by the share of a core it gets):
+#   smoke: autoal bench --datasets digits --strategies random,entropy,autoal --profile smoke --threads 1
+#          --workers 1 --out OUT, then the rows' *_cpu_seconds summed per job (1 seed, 2 rounds: autoal 1.13 s per
+#          job, random 0.55 s, entropy 0.65 s);
+#   cpu:   python benchmarks/autoal.py --dataset digits --data-dir ../shared/data --seeds 0,1,2 --threads 1
+#          --strategies (random, entropy, autoal and others) --out OUT, its OUT/cpu_seconds.csv (3 seeds, 11 rounds:
+#          autoal 75.7 s per job, random 29.3 s, entropy 31.9 s).
+# Fewer candidates cost autoal less, so the autoal figure errs long for small K.
+MEASURED_ROUND_CPU_SECONDS = {
+    "smoke": {"autoal": 0.38, "other": 0.20},
+    "cpu": {"autoal": 6.9, "other": 2.8},
+}
+MEASURED_ON = "digits"
 
 
-def markdown(table: pd.DataFrame) -> str:
-    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in values) + " |" for values in table.itertuples(index=False)]
-    return "\n".join(lines) + "\n"
+@dataclass(frozen=True)
+class Estimate:
+    """How long the unfinished jobs should take: summed CPU seconds, and wall seconds on `workers` workers."""
+    jobs: int
+    cpu_seconds: float
+    wall_seconds: float
+    workers: int
+    basis: str  # what the figures come from, in words
+    unknown: int = 0  # jobs with nothing to base an estimate on (left out of the sums)
 
 
-def latex(table: pd.DataFrame) -> str:
-    esc = lambda s: s.replace("_", r"\_").replace("&", r"\&").replace("%", r"\%")  # noqa: E731
-    lines = [r"\begin{tabular}{" + "l" * 3 + "r" * (len(table.columns) - 3) + "}", r"\toprule",
-             " & ".join(esc(c) for c in table.columns) + r" \\", r"\midrule"]
-    lines += [" & ".join(esc(cell(v)) for v in values) + r" \\" for values in table.itertuples(index=False)]
-    return "\n".join(lines + [r"\bottomrule", r"\end{tabular}"]) + "\n"
+def estimate(to_run: list[JobSpec], out_dir: Path, workers: int) -> Estimate:
+    """Per job: CPU seconds per round of finished jobs of the same arm (else strategy) and dataset in `out_dir`,
+    else the measured figure of its profile; times its rounds + 1. Wall time assumes the workers stay busy."""
+    recorded = recorded_round_seconds(Path(out_dir))
+    per_job, sources = [], set()
+    for spec in to_run:
+        seconds, source = round_seconds(spec, recorded)
+        per_job.append(None if seconds is None else seconds * (spec.rounds + 1))
+        sources.add(source)
+    known = [s for s in per_job if s is not None]
+    workers = max(1, min(workers, len(to_run)))
+    return Estimate(len(to_run), sum(known), sum(known) / workers, workers, basis_text(sources - {None}, out_dir),
+                    len(per_job) - len(known))
 
 
-def figure(table: pd.DataFrame):
-    """AUBC per variant (error bars: std over seeds), one panel per dataset."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    datasets = list(dict.fromkeys(table.dataset))
-    fig = Figure(figsize=(5.5 * len(datasets), 0.45 * table.variant.nunique() + 1.5))
-    for i, dataset in enumerate(datasets):
-        ax = fig.add_subplot(1, len(datasets), i + 1)
-        part = table[table.dataset == dataset]
-        ax.barh(part.variant, part.aubc, xerr=part.aubc_std.fillna(0), color="tab:blue", alpha=0.8)
-        ax.invert_yaxis()
-        low = (part.aubc - part.aubc_std.fillna(0)).min()
-        ax.set_xlim(max(0.0, low - 0.02), min(1.0, (part.aubc + part.aubc_std.fillna(0)).max() + 0.01))
-        ax.set_xlabel("AUBC (accuracy over the label budget)")
-        ax.set_title(f"{dataset} ({int(part.seeds.min())}+ seeds)")
-    fig.tight_layout()
-    return fig
+def round_seconds(spec: JobSpec, recorded: dict[str, dict[tuple, float]]) -> tuple[float | None, str | None]:
+    for by, name in [("arm", spec.arm), ("strategy", spec.strategy)]:
+        seconds = recorded.get(by, {}).get((spec.dataset, spec.profile, name))
+        if seconds is not None:
+            return seconds, "recorded"
+    measured = MEASURED_ROUND_CPU_SECONDS.get(spec.profile)
+    if measured is None:
+        return None, None
+    return measured["autoal" if spec.strategy == "autoal" else "other"], "measured"
 
 
-def write_outputs(table: pd.DataFrame, out_dir: Path) -> list[Path]:
-    """ablation.md, ablation.csv, ablation.tex and ablation.png in `out_dir`."""
-    out_dir = Path(out_dir)
-    paths = [out_dir / f"ablation.{ext}" for ext in ("md", "csv", "tex", "png")]
-    paths[0].write_text(markdown(table))
-    table.to_csv(paths[1], index=False)
-    paths[2].write_text(latex(table))
-    figure(table).savefig(paths[3], dpi=150)
-    return paths
+def recorded_round_seconds(out_dir: Path) -> dict[str, dict[tuple, float]]:
+    """Mean CPU seconds per round of the finished jobs in `out_dir`, by (dataset, profile, arm) under "arm" and
+    by (dataset, profile, strategy) under "strategy"; empty when none finished (or none recorded CPU time)."""
+    from .analysis.aggregate import CPU_COLUMNS, text_column
+    from .results import JOBS_DIR, read_results_and_damage
+
+    if not any((out_dir / JOBS_DIR).glob("*.parquet")):
+        return {}
+    rows = read_results_and_damage(out_dir, skip_damaged=True)[0]
+    rows = rows.assign(arm=[f"{s}({v})" if v else s for s, v in zip(rows["strategy"], text_column(rows, "variant"))],
+                       cpu=rows.reindex(columns=CPU_COLUMNS).sum(axis=1, min_count=len(CPU_COLUMNS)))
+    jobs = rows.groupby("job_id").agg(dataset=("dataset", "first"), profile=("profile", "first"),
+                                      strategy=("strategy", "first"), arm=("arm", "first"),
+                                      cpu=("cpu", lambda c: c.sum(min_count=len(c))), rounds=("round", "size"))
+    jobs = jobs.dropna(subset=["cpu"]).assign(per_round=lambda j: j.cpu / j.rounds)
+    return {by: jobs.groupby(["dataset", "profile", by])["per_round"].mean().to_dict() for by in ("arm", "strategy")}
+
+
+def basis_text(sources: set[str], out_dir: Path) -> str:
+    parts = []
+    if "recorded" in sources:
+        parts.append(f"the CPU time of finished jobs in {out_dir}")
+    if "measured" in sources:
+        parts.append(f"CPU time per round measured on {MEASURED_ON} on a 2-core machine, one thread per job "
+                     "(other datasets and machines differ: the first finished jobs give a better estimate)")
+    return " and ".join(parts) or "nothing: no measured figure for this profile and no finished jobs to go by"

@@ -171,7 +171,13 @@ def run_bench(request: BenchRequest, out_dir: Path, data_dir: Path | None = None
               reporter: Reporter | None = None, options: RunOptions = RunOptions(),
               retry_failed: bool = False) -> SweepOutcome:
     options.check()
-    specs = sweep_specs(request, out_dir, data_dir, download, retry_failed)
+    return run_specs(sweep_specs(request, out_dir, data_dir, download, retry_failed), out_dir, data_dir, download,
+                     reporter, options)
+
+
+def run_specs(specs: list[JobSpec], out_dir: Path, data_dir: Path | None = None, download: bool = False,
+              reporter: Reporter | None = None, options: RunOptions = RunOptions()) -> SweepOutcome:
+    """Run planned jobs as one sweep (one progress display, one manifest), their embeddings cached first."""
     if not specs:
         return SweepOutcome()
     check_writable(Path(out_dir))

@@ -63,6 +63,7 @@ def round_row(spec: JobSpec, profile: Profile, pool: Pool, round_: int, n_classe
         "strategy_params": str(spec.params) if spec.params else "", "seed": spec.seed, "round": round_,
         "n_labeled": int(pool.labeled_mask.sum()), "n_trainable": len(trainable),
         "profile_config": spec.config_hash("profile"), "strategy_config": spec.config_hash("strategy"),
+        **({"variant": spec.variant} if spec.variant else {}),
     }
 
 

@@ -32,11 +32,13 @@ class JobSpec:
     # ("profile.<field>" | "profile.budget.<field>" | "strategy.<default>", value) pairs, sorted; () unresolved
     resolved: tuple[tuple[str, Any], ...] = field(default=())
     encoder: str = ""  # frozen encoder whose cached embeddings the job learns on (linear profile); "" = raw images
+    variant: str = ""  # the `autoal ablate` variant the job runs (e.g. "K=3", "K=7 hard-mask"); "" outside ablations
 
     def canonical(self) -> str:
         fields = asdict(self)
-        if not self.encoder:  # jobs without one keep the ids they had before encoders existed
-            del fields["encoder"]
+        for name in ("encoder", "variant"):  # jobs without one keep the ids they had before it existed
+            if not fields[name]:
+                del fields[name]
         return json.dumps(fields, sort_keys=True, separators=(",", ":"))
 
     @property
@@ -65,8 +67,13 @@ class JobSpec:
         return ",".join(parts) or "standard"
 
     @property
+    def arm(self) -> str:
+        """The strategy, or for an ablation variant 'autoal(K=3)': how results and progress name it."""
+        return f"{self.strategy}({self.variant})" if self.variant else self.strategy
+
+    @property
     def label(self) -> str:
-        return f"{self.dataset}/{self.setting}/{self.strategy}/seed{self.seed}"
+        return f"{self.dataset}/{self.setting}/{self.arm}/seed{self.seed}"
 
     @classmethod
     def from_json(cls, text: str) -> "JobSpec":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -42,17 +44,20 @@ def ablate(
     threads: Threads = None,
     out: Annotated[Path, typer.Option(help="Output folder: Parquet results and the ablation table/figure.")]
     = Path("results-ablation"),
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Print the variants, the job count and an estimated time, then stop: nothing runs.")] = False,
     data_dir: DataDir = None,
     download: Download = False,
 ) -> None:
-    """Run AutoAL ablations (candidate subsets, components off) and write ablation.{md,csv,tex,png} into OUT."""
-    from alscope_autoal.ablation import AblationRequest, ablation_table, run_ablation, variants, write_outputs
+    """Run AutoAL ablations (candidate subsets, components off) as one sweep and write ablation.{md,csv,tex,png}
+    into OUT ('autoal report OUT --ablation' and 'autoal plot OUT --ablation' rebuild them from OUT alone)."""
+    from alscope_autoal.ablation import AblationRequest, ablation_specs, run_ablation, variants
     from alscope_autoal.bench import BenchRequest
-    from alscope_autoal.results import read_results
+    from alscope_autoal.runner import RunOptions
     from alscope_autoal.strategies.autoal import PAPER_CANDIDATES
     from alscope_autoal.strategies.params import parse_strategy_params
 
-    from .render import ProgressReporter, stderr, stdout, warn_if_oversubscribed
+    from .render import ProgressReporter, stderr, warn_if_oversubscribed
 
     with user_errors():
         names = split_list(baselines) or ()
@@ -64,25 +69,79 @@ def ablate(
                                   split_list(components) or (), tuple(split_list(s) for s in subset or ()),
                                   split_list(candidates) or PAPER_CANDIDATES)
         chosen = variants(request)
+        specs = ablation_specs(request, data_dir, download)
+        options = RunOptions(workers=workers, threads=threads, command=shlex.join(["autoal", *sys.argv[1:]]))
+        options.check()
+    if dry_run:
+        with user_errors():
+            print_plan(chosen, names, specs, out, options)
+        return
     for variant in chosen:
-        stderr.print(f"{variant.name}: candidates {','.join(variant.candidates)}", highlight=False)
-    options = {}
-    if workers is not None or threads is not None:
-        from alscope_autoal.runner import RunOptions
-
-        options["options"] = RunOptions(workers=workers, threads=threads)
-        warn_if_oversubscribed(options["options"])
+        stderr.print(f"{variant.name}: {describe(variant)}", highlight=False)
+    warn_if_oversubscribed(options)
     with user_errors(f"finished jobs are saved in {out}; rerun the same command to resume"):
         with ProgressReporter() as reporter:
-            jobs = run_ablation(request, out, data_dir, download, reporter, **options)
-        cands = {v.name: v.candidates for v in chosen}
-        table = ablation_table(read_results(out), jobs, cands)
-        paths = write_outputs(table, out)
-    stdout.print(table.to_string(index=False), highlight=False, soft_wrap=True)
-    stderr.print(f"ablation table and figure: {', '.join(str(p) for p in paths)}", highlight=False)
-    if jobs.get("_failed"):
-        stderr.print(f"[red]{len(jobs['_failed'])} job(s) failed[/red]; details in {out / 'failures'}")
+            outcome = run_ablation(specs, out, data_dir, download, reporter, options)
+        if any(spec.variant and spec.job_id not in outcome.failed for spec in specs):
+            write_tables(out, profile)
+    if outcome.failed:
+        stderr.print(f"[red]{len(outcome.failed)} job(s) failed[/red]; details in {out / 'failures'}")
         raise typer.Exit(1)
+
+
+def describe(variant) -> str:
+    changed = ", ".join(f"{k}={v}" for k, v in sorted(variant.params.items()))
+    return f"candidates {','.join(variant.candidates)}" + (f"; {changed}" if changed else "")
+
+
+def write_tables(out: Path, profile: str) -> None:
+    """Render the ablation from OUT's result files alone, as 'autoal report OUT --ablation' does."""
+    from alscope_autoal.analysis import ablation
+    from alscope_autoal.analysis.load import load
+
+    from .render import stderr, stdout
+
+    analysis = load(out, profile=profile)
+    paths = ablation.write(analysis, out)
+    stdout.print(paths[0].read_text(encoding="utf-8"), highlight=False, markup=False, soft_wrap=True, end="")
+    stderr.print(f"ablation table and figure: {', '.join(str(p) for p in paths)}", highlight=False)
+
+
+def print_plan(chosen: list, baselines: tuple[str, ...], specs: list, out: Path, options) -> None:
+    """The dry run: each variant and its candidates, the jobs to run and those done, and the time they should take."""
+    from alscope_autoal.ablation import estimate
+    from alscope_autoal.runner import split_done
+    from alscope_autoal.runner.sweep import local_slots
+
+    from .render import stdout
+
+    to_run, done = split_done(specs, out)
+    lines = [f"ablation plan for {out}: {len(chosen)} variant(s)"]
+    lines += [f"  {variant.name}: {describe(variant)}" for variant in chosen]
+    lines.append(f"  baselines: {', '.join(baselines) or 'none'}")
+    lines.append(f"{len(specs)} job(s): {len(to_run)} to run, {len(done)} already done")
+    if to_run:
+        guess = estimate(to_run, out, len(local_slots(options, len(to_run))))
+        lines.append(estimate_line(guess))
+    lines.append("dry run: nothing was run")
+    for line in lines:
+        stdout.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def estimate_line(guess) -> str:
+    if guess.unknown == guess.jobs:
+        return f"estimated time: unknown, based on {guess.basis}"
+    text = (f"estimated time: about {duration(guess.wall_seconds)} on {guess.workers} worker(s) "
+            f"({duration(guess.cpu_seconds)} of CPU time), based on {guess.basis}")
+    return text + (f"; {guess.unknown} job(s) without an estimate are not counted" if guess.unknown else "")
+
+
+def duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def counts(text: str | None) -> tuple[int, ...]:

@@ -30,6 +30,9 @@ CostClock = Annotated[Clock, typer.Option(
     "--cost-clock", help="What cost is measured in: cpu (each job's process CPU seconds: what it costs whatever "
     "else runs on the machine) or wall (elapsed seconds, which grow with the load). Results without CPU time "
     "fall back to wall, and say so.")]
+Ablation = Annotated[bool, typer.Option(
+    "--ablation", help="The ablation of a folder written by 'autoal ablate': its table (report) or figure "
+    "(plot, ablation.png/.pdf), as 'autoal ablate' wrote them.")]
 SkipDamaged = Annotated[bool, typer.Option("--skip-damaged", help="Leave out result files that do not read back "
                                            "(they are still named on stderr) instead of stopping with exit code 1.")]
 
@@ -64,18 +67,21 @@ def plot(
     allow_stale: AllowStale = False,
     cost_clock: CostClock = Clock.cpu,
     dpi: Annotated[int, typer.Option(help="Resolution of raster formats.")] = 200,
+    ablation: Ablation = False,
 ) -> None:
     """Draw learning curves, AUBC bars, average ranks, cost, AutoAL's candidate weights and the win matrix."""
     import matplotlib
 
     matplotlib.use("Agg")
+    from alscope_autoal.analysis import ablation as ablation_figures
     from alscope_autoal.analysis.load import load
-    from alscope_autoal.analysis.plots import save_figures
+    from alscope_autoal.analysis.plots import all_figures, save_figures
 
     with user_errors():
         analysis = load(results_dir, split_list(datasets), split_list(strategies), profile, allow_mixed_profiles,
                         skip_damaged, allow_stale, cost_clock.value)
-        written, skipped = save_figures(analysis, out or results_dir / "figures", split_list(format) or (), dpi)
+        written, skipped = save_figures(analysis, out or results_dir / "figures", split_list(format) or (), dpi,
+                                        ablation_figures.figures if ablation else all_figures)
     print_load_notes(results_dir, analysis, skip_damaged)
     for path in written:
         print(path)

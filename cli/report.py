@@ -9,8 +9,8 @@ from typing import Annotated, Optional
 import typer
 
 from .errors import split_list, user_errors
-from .plot import (AllowMixed, AllowStale, Clock, CostClock, Datasets, Profile, ResultsDir, SkipDamaged, Strategies,
-                   print_load_notes)
+from .plot import (Ablation, AllowMixed, AllowStale, Clock, CostClock, Datasets, Profile, ResultsDir, SkipDamaged,
+                   Strategies, print_load_notes)
 
 
 class Format(str, Enum):
@@ -40,15 +40,18 @@ def report(
     skip_damaged: SkipDamaged = False,
     allow_stale: AllowStale = False,
     cost_clock: CostClock = Clock.cpu,
+    ablation: Ablation = False,
 ) -> None:
     """Tables of mean ± std over seeds per dataset x strategy, the best per column marked, and ranks."""
+    from alscope_autoal.analysis import ablation as ablation_table
     from alscope_autoal.analysis.load import load
     from alscope_autoal.analysis.report import render
 
     with user_errors():
         analysis = load(results_dir, split_list(datasets), split_list(strategies), profile, allow_mixed_profiles,
                         skip_damaged, allow_stale, cost_clock.value)
-        text = render(analysis, format.value, metric.value)
+        text = ablation_table.render(analysis, format.value) if ablation else render(analysis, format.value,
+                                                                                     metric.value)
     print_load_notes(results_dir, analysis, skip_damaged)
     if out is None:
         typer.echo(text, nl=False)

@@ -76,27 +76,44 @@ def aubc(n_labeled: np.ndarray, accuracy: np.ndarray) -> float:
     return float(np.sum((y[1:] + y[:-1]) / 2 * np.diff(x)) / (x[-1] - x[0]))
 
 
-def arm_name(strategy: str, params: str) -> str:
-    """'autoal' with params "{'temperature': 0.5}" -> 'autoal(temperature=0.5)'."""
+def parse_params(params: str) -> dict | None:
+    """A stored `strategy_params` text ("{'temperature': 0.5}") as a dict; None when it is not one."""
     try:
         parsed = ast.literal_eval(params)
     except (ValueError, SyntaxError):
-        return f"{strategy}({params})"
-    if not isinstance(parsed, dict):
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def arm_name(strategy: str, params: str, variant: str = "") -> str:
+    """'autoal' with params "{'temperature': 0.5}" -> 'autoal(temperature=0.5)'; an ablation variant's job is
+    named by its variant instead: 'autoal(K=3)'."""
+    if variant:
+        return f"{strategy}({variant})"
+    parsed = parse_params(params)
+    if parsed is None:
         return f"{strategy}({params})"
     return f"{strategy}({','.join(f'{k}={v}' for k, v in sorted(parsed.items()))})"
 
 
+def text_column(rows: pd.DataFrame, column: str) -> pd.Series:
+    """A text column, "" where absent or missing (results of other sweeps lack `variant`)."""
+    return (rows[column] if column in rows else pd.Series("", index=rows.index)).fillna("").astype(str)
+
+
 def label_strategies(rows: pd.DataFrame) -> pd.DataFrame:
-    """Name each strategy with its parameters, so two variants of one strategy are never pooled (idempotent)."""
-    if "strategy_params" not in rows:
+    """Name each strategy with its parameters (or its ablation variant), so two variants of one strategy are never
+    pooled. The parameters move to `arm_params`, which marks the rows as labelled (so this is idempotent)."""
+    if "arm_params" in rows:
         return rows
-    params = rows["strategy_params"].fillna("").astype(str)
-    if not (params != "").any():
+    params, variant = text_column(rows, "strategy_params"), text_column(rows, "variant")
+    if not ((params != "") | (variant != "")).any():
         return rows
     rows = rows.copy()
-    has = params != ""
-    rows.loc[has, "strategy"] = [arm_name(s, p) for s, p in zip(rows.loc[has, "strategy"], params[has])]
+    has = (params != "") | (variant != "")
+    rows.loc[has, "strategy"] = [arm_name(s, p, v) for s, p, v in
+                                 zip(rows.loc[has, "strategy"], params[has], variant[has])]
+    rows["arm_params"] = params
     rows["strategy_params"] = ""
     return rows
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -272,16 +273,18 @@ def all_figures(an: Analysis) -> dict[str, Figure | str]:
 FORMATS = ("png", "pdf", "svg")
 
 
-def save_figures(an: Analysis, out_dir: Path, formats: tuple[str, ...] = ("png", "pdf"), dpi: int = 200
+def save_figures(an: Analysis, out_dir: Path, formats: tuple[str, ...] = ("png", "pdf"), dpi: int = 200,
+                 figures: Callable[[Analysis], dict[str, Figure | str]] = all_figures
                  ) -> tuple[list[Path], list[str]]:
-    """Write every figure in every format to OUT_DIR; returns the files written and what was skipped, and why."""
+    """Write every figure of `figures` (by default all of them) in every format to OUT_DIR; returns the files
+    written and what was skipped, and why."""
     bad = [f for f in formats if f not in FORMATS]
     if bad or not formats:
         raise UserError(f"unknown figure format {', '.join(bad) or '(none)'}; choose from: {', '.join(FORMATS)}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written, skipped = [], []
-    for name, fig in all_figures(an).items():
+    for name, fig in figures(an).items():
         if isinstance(fig, str):
             skipped.append(f"{name}: {fig}")
             continue

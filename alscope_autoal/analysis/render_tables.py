@@ -25,8 +25,11 @@ def row(values) -> str:
     return "| " + " | ".join(values) + " |"
 
 
+TEXT_COLUMNS = ("strategy", "dataset", "variant", "candidates", "parameters")  # left-aligned; numbers go right
+
+
 def column_is_text(table: "Table", column: str) -> bool:
-    return column in ("strategy", "dataset")
+    return column in TEXT_COLUMNS
 
 
 def latex_escape(text: str) -> str:
