@@ -26,6 +26,7 @@ import torch
 
 from ..data import DATASETS, ImageDataset, TextDataset, default_data_dir, load_dataset
 from ..errors import DataError, UserError
+from ..spec import JobSpec
 from . import ENCODERS
 
 CACHE_DIR = "embeddings"
@@ -110,18 +111,18 @@ def samples(data: ImageDataset | TextDataset, split: str):
 
 
 def compute(folder: Path, data, encoder: str, root: Path, download: bool, random_seed: int | None,
-            fingerprint: str) -> dict[str, np.ndarray]:
+            fingerprint: str) -> None:
     """Embed both splits into a private folder, then rename it into place whole: a crash leaves no cache, and
     of two writers on a shared disk (two nodes) the first rename wins and the other's copy is dropped."""
     model = ENCODERS.get(encoder).build(root, download, random_seed)
     scratch = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".tmp"))
     scratch.chmod(0o755)  # mkdtemp's 0700 would hide the cache from workers running as other users
     try:
-        arrays, recorded = {}, {}
+        recorded = {}
         for split in SPLITS:
-            arrays[split] = model.encode(samples(data, split), progress=f"{encoder} embeddings of {data.name} {split}")
-            write_file(scratch / f"{split}.npy", lambda f, a=arrays[split]: np.save(f, a, allow_pickle=False))
-            recorded[split] = {"rows": len(arrays[split]), "sha256": sha256_bytes(scratch / f"{split}.npy")}
+            array = model.encode(samples(data, split), progress=f"{encoder} embeddings of {data.name} {split}")
+            write_file(scratch / f"{split}.npy", lambda f, a=array: np.save(f, a, allow_pickle=False))
+            recorded[split] = {"rows": len(array), "sha256": sha256_bytes(scratch / f"{split}.npy")}
         meta = {"dataset": data.name, "encoder": encoder, "weights": fingerprint, "dim": model.dim,
                 "dataset_files": data.fingerprint, "splits": recorded}
         write_file(scratch / "meta.json", lambda f: f.write(json.dumps(meta, indent=1).encode()))
@@ -132,7 +133,6 @@ def compute(folder: Path, data, encoder: str, root: Path, download: bool, random
                 raise DataError(f"cannot write the embedding cache {folder} ({exc.strerror})") from None
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return arrays
 
 
 def cached_arrays(data, encoder: str, root: Path, download: bool,
@@ -170,7 +170,7 @@ def _embedded(dataset: str, encoder: str, root: Path, download: bool, random_see
                         {f"{encoder} weights": fingerprint})
 
 
-def job_data(spec, data_dir: Path | str | None, download: bool = False) -> ImageDataset:
+def job_data(spec: JobSpec, data_dir: Path | str | None, download: bool = False) -> ImageDataset:
     """What a job learns on: the dataset's images, or with an encoder its cached embeddings."""
     check_pair(spec.dataset, spec.encoder or None)
     if spec.encoder:

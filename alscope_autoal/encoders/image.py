@@ -88,8 +88,9 @@ def build_torchvision(name: str) -> Callable[[Path, bool, int | None], Encoder]:
                 raise UserError(f"the weights file {path} of encoder {name!r} does not load "
                                 f"({str(exc).splitlines()[0]}); delete it and rerun with --download") from None
         else:  # the same architecture with random weights (tests)
-            torch.manual_seed(random_seed)
-            net = getattr(tvm, builder)(weights=None)
+            with torch.random.fork_rng():
+                torch.manual_seed(random_seed)
+                net = getattr(tvm, builder)(weights=None)
         if name == "resnet50":
             net.fc = nn.Identity()  # the 2048-d pooled features
         else:
@@ -123,8 +124,9 @@ def build_dinov2(data_dir: Path, download: bool, random_seed: int | None = None)
         quiet_transformers()
         net = Dinov2Model.from_pretrained(str(folder))
     else:
-        torch.manual_seed(random_seed)
-        net = Dinov2Model(Dinov2Config(**DINOV2_SMALL))
+        with torch.random.fork_rng():
+            torch.manual_seed(random_seed)
+            net = Dinov2Model(Dinov2Config(**DINOV2_SMALL))
     return image_encoder("dinov2-s14", DINOV2_SMALL["hidden_size"], net, lambda x: net(pixel_values=x).pooler_output)
 
 

@@ -80,8 +80,9 @@ def build_minilm(data_dir: Path, download: bool, random_seed: int | None = None)
     if random_seed is None:
         model = BertModel.from_pretrained(str(folder))
     else:  # the same architecture with random weights (tests)
-        torch.manual_seed(random_seed)
-        model = BertModel(BertConfig.from_pretrained(str(folder)))
+        with torch.random.fork_rng():
+            torch.manual_seed(random_seed)
+            model = BertModel(BertConfig.from_pretrained(str(folder)))
     device = encoding_device()
     model.eval().to(device)
 
