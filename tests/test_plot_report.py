@@ -31,7 +31,9 @@ runner = CliRunner()
 
 
 def write_rows(out: Path, dataset: str, strategy: str, seed: int, accuracy: list[float], profile: str = "smoke",
-               extra=None, params: dict | None = None) -> None:
+               extra=None, params: dict | None = None, cpu_time: bool = True) -> None:
+    """One job's rows as the loop writes them; `cpu_time=False` writes them as jobs did before CPU seconds were
+    recorded (wall time only)."""
     spec = JobSpec(dataset=dataset, strategy=strategy, seed=seed, profile=profile, initial=20, query_size=10,
                    rounds=len(accuracy) - 1, strategy_params=tuple(sorted((params or {}).items())))
     rows = [{"job_id": spec.job_id, "dataset": dataset, "setting": spec.setting, "imbalance_factor": 1.0,
@@ -39,9 +41,16 @@ def write_rows(out: Path, dataset: str, strategy: str, seed: int, accuracy: list
              "strategy_params": str(spec.params) if params else "", "seed": seed, "round": r, "n_labeled": 20 + 10 * r, "n_trainable": 20 + 10 * r,
              "accuracy": a, "balanced_accuracy": a, "macro_f1": a, "n_queried": 10 * (r > 0), "n_queried_unknown": 0,
              "selection_seconds": SELECTION.get(strategy, 0.5) * (r > 0), "train_seconds": 1.0, "eval_seconds": 0.1,
-             "device": "cpu", "labeled_class_counts": [10, 10 + 10 * r]} | (extra(r) if extra else {})
+             "device": "cpu", "labeled_class_counts": [10, 10 + 10 * r]}
+            | (cpu_seconds(strategy, r) if cpu_time else {}) | (extra(r) if extra else {})
             for r, a in enumerate(accuracy)]
     write_job(out, spec, rows, {"spec": json.loads(spec.canonical())})
+
+
+def cpu_seconds(strategy: str, r: int) -> dict:
+    """CPU seconds equal to the wall seconds above (a quiet machine)."""
+    return {"selection_cpu_seconds": SELECTION.get(strategy, 0.5) * (r > 0), "train_cpu_seconds": 1.0,
+            "eval_cpu_seconds": 0.1}
 
 
 def autoal_weights(r: int) -> dict:
@@ -384,7 +393,7 @@ def test_report_names_the_clock_of_its_costs(loaded_folder):
 
 
 def test_results_without_cpu_time_fall_back_to_wall_time_and_say_so(loaded_folder):
-    write_rows(loaded_folder, "digits", "margin", 0, [0.4, 0.5, 0.62])  # written before CPU time was recorded
+    write_rows(loaded_folder, "digits", "margin", 0, [0.4, 0.5, 0.62], cpu_time=False)  # before CPU time existed
     an = load(loaded_folder)
     assert an.clock.name == "wall" and "1 job(s) have no CPU time recorded" in an.clock.note
     assert an.summary.set_index("strategy").loc["random", "cost_ratio_mean"] > 2  # wall, never mixed with CPU
