@@ -6,26 +6,18 @@ dropout before the layer gives MC-dropout strategies something to sample, as in 
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
+from .classifier import EmbedThenClassify
 
-class LinearHead(nn.Module):
+
+class LinearHead(EmbedThenClassify):
     def __init__(self, in_channels: int, n_classes: int, dropout: float = 0.3):
         super().__init__()
         self.embedding_dim = in_channels  # the encoder's embedding size, passed where CNNs take channels
         self.features = nn.Identity()  # a named tap: learning-loss reads the embedding here
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(in_channels, n_classes)
-
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x)
-
-    def head(self, features: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.dropout(features))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.embed(x))
 
     def loss_taps(self) -> list[nn.Module]:
         return [self.features]

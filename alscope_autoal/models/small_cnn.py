@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import torch
 from torch import nn
+
+from .classifier import EmbedThenClassify
 
 
 def conv_block(c_in: int, c_out: int, pool: bool) -> nn.Sequential:
@@ -13,7 +14,7 @@ def conv_block(c_in: int, c_out: int, pool: bool) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-class SmallCNN(nn.Module):
+class SmallCNN(EmbedThenClassify):
     embedding_dim = 128
 
     def __init__(self, in_channels: int, n_classes: int, dropout: float = 0.3, width: int = 32):
@@ -27,12 +28,3 @@ class SmallCNN(nn.Module):
         )
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(self.embedding_dim, n_classes)
-
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x)
-
-    def head(self, features: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.dropout(features))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.embed(x))

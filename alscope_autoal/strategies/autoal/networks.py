@@ -11,13 +11,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ...models.classifier import EmbedThenClassify
 from ...models.resnet import ResNet18
 from ...models.small_cnn import SmallCNN, conv_block
 
 BACKBONES = ("small-cnn", "resnet18", "mlp")
 
 
-class MLP(nn.Module):
+class MLP(EmbedThenClassify):
     """FitNet on embeddings: one hidden ReLU layer of `width` units, dropout before the classifier."""
 
     def __init__(self, in_dim: int, n_classes: int, width: int, dropout: float = 0.0):
@@ -25,15 +26,6 @@ class MLP(nn.Module):
         self.features = nn.Sequential(nn.Linear(in_dim, width), nn.ReLU())
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(width, n_classes)
-
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x)
-
-    def head(self, features: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.dropout(features))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.embed(x))
 
 
 class GlobalPool(nn.Module):
