@@ -31,15 +31,9 @@ RANDOM_SOURCE = "random"  # the source of the batches drawn uniformly from the p
 REST_OF_POOL = "rest"  # holdout value: score on the unlabeled samples in none of the round's batches
 
 
-def whole_number(name: str, value: Any, minimum: int) -> int:
+def whole_number(name: str, value: Any, minimum: int, alternative: str = "") -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise UserError(f"oracle {name} must be a whole number of at least {minimum}, got {value!r}")
-    return value
-
-
-def whole_number_or_rest(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise UserError(f'oracle holdout must be "{REST_OF_POOL}" or a whole number of at least 1, got {value!r}')
+        raise UserError(f"oracle {name} must be {alternative}a whole number of at least {minimum}, got {value!r}")
     return value
 
 
@@ -73,7 +67,8 @@ class Oracle:
         self.candidates = parse_candidates(candidates, minimum=1, who="oracle")
         self.strategies = build_candidates(self.candidates, candidate_params)
         self.batches = whole_number("batches", len(self.candidates) + 1 if batches is None else batches, 1)
-        self.holdout_size = None if holdout == REST_OF_POOL else whole_number_or_rest(holdout)
+        self.holdout_size = (None if holdout == REST_OF_POOL
+                             else whole_number("holdout", holdout, 1, alternative=f'"{REST_OF_POOL}" or '))
         schedule = {"epochs": retrain_epochs, "min_steps": retrain_min_steps}
         self.schedule = {key: whole_number(f"retrain_{key}", value, 0)
                          for key, value in schedule.items() if value is not None}
