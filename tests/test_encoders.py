@@ -76,3 +76,23 @@ def test_colour_images_through_dinov2(tmp_path: Path):
     write_svhn(tmp_path, n_train=2, n_test=1)
     data = embedded_dataset("svhn", "dinov2-s14", tmp_path, random_seed=1)
     assert data.train_x.shape == (2, 384) and torch.isfinite(data.train_x).all()
+
+
+def test_a_read_only_data_folder_keeps_its_datasets_and_the_embeddings_go_to_the_user_folder(tmp_path, monkeypatch):
+    shared, own = tmp_path / "shared", tmp_path / "own"
+    write_medmnist(shared, "breastmnist", 1, 2, sizes=(4, 2, 3))
+    monkeypatch.setenv("AUTOAL_DATA_DIR", str(own))
+    for folder in (shared, *shared.rglob("*")):  # like ../shared/data: no write bits anywhere
+        folder.chmod(0o555 if folder.is_dir() else 0o444)
+    try:
+        data = embedded_dataset("breastmnist", "resnet50", shared, random_seed=0)
+        assert data.train_x.shape == (4, 2048)
+        assert (next((own / CACHE_DIR / "breastmnist").glob("resnet50-*")) / "meta.json").is_file()
+        assert not (shared / CACHE_DIR).exists()
+        own.chmod(0o555)
+        with pytest.raises(UserError, match="read-only.*AUTOAL_DATA_DIR") as err:
+            embedded_dataset("breastmnist", "resnet50", shared, random_seed=1)
+        assert "\n" not in str(err.value)
+    finally:
+        for folder in (own, shared, *shared.rglob("*")):
+            folder.chmod(0o755)

@@ -6,6 +6,10 @@ Files are written under temporary names and renamed, `meta.json` last, under a l
 concurrent writers never leave a half file under a cache name (arrays without a meta.json are recomputed). A
 cache whose dataset files changed since, or whose arrays do not match their recorded hash, is refused with a
 one-line error that names it: it is never reused in silence.
+
+A read-only DATA_DIR (a shared copy of the datasets: a read-only mount, or folders without write permission bits,
+which root would otherwise write through) keeps the datasets, and the embeddings go to the user's own data
+folder (`AUTOAL_DATA_DIR` or the user cache) instead.
 """
 
 from __future__ import annotations
@@ -48,8 +52,25 @@ def check_pair(dataset: str, encoder: str | None) -> None:
                         f"choose one of {', '.join(kinds)}")
 
 
+def read_only(folder: Path) -> bool:
+    if not folder.is_dir():
+        return False
+    return not os.access(folder, os.W_OK) or not folder.stat().st_mode & 0o222
+
+
+def cache_root(root: Path) -> Path:
+    """The folder that holds `embeddings/`: the data dir, or the user's data dir when the data dir is read-only."""
+    if read_only(root):
+        fallback = default_data_dir().expanduser().resolve()
+        if fallback != root and not read_only(fallback):
+            return fallback
+        raise UserError(f"the data folder {root} is read-only and embeddings need a writable one; set "
+                        f"AUTOAL_DATA_DIR to a writable folder for the embedding cache")
+    return root
+
+
 def cache_folder(root: Path, dataset: str, encoder: str, fingerprint: str) -> Path:
-    return root / CACHE_DIR / dataset / f"{encoder}-{fingerprint.removeprefix('random-')[:16]}"
+    return cache_root(root) / CACHE_DIR / dataset / f"{encoder}-{fingerprint.removeprefix('random-')[:16]}"
 
 
 def sha256_bytes(path: Path) -> str:
