@@ -5,8 +5,9 @@ Also per-job overhead, and the speedup of 2 workers (local and Ray) over 1.
 Each variant runs the same sweep of small CPU jobs (digits, N seeds of one strategy) into a fresh folder, in a
 fresh Python process, so each pays its own start-up (imports, worker processes, Ray) as a user would:
 
-    python benchmarks/runner.py                      # 8 jobs: the default, --threads 1, --workers 2
+    python benchmarks/runner.py                      # 8 jobs: the default, the old default, one job at a time
     python benchmarks/runner.py --background-load 2  # the same beside 2 busy processes (a machine shared with others)
+    python benchmarks/runner.py --variants default,threads1,workers2   # the default against its explicit options
     python benchmarks/runner.py --variants local1,local1-1t,local2,ray2   # 1 worker on all cores or 1 thread, Ray
     python benchmarks/runner.py --jobs 4 --profile smoke --rounds 8 --variants local1-1t,local2
 
@@ -38,15 +39,15 @@ from pathlib import Path
 
 # name: the runner options it stands for (`RunOptions` fields; left out: autoal bench's default)
 VARIANTS = {
-    "default": {},  # autoal bench with no runner options
-    "threads1": {"threads": 1},  # --threads 1
-    "workers2": {"workers": 2},  # --workers 2
-    "local1": {"workers": 1, "threads": os.cpu_count()},  # one job at a time on every core
+    "default": {},  # autoal bench with no runner options: on CPU, one worker per core, one torch thread each
+    "threads1": {"threads": 1},  # --threads 1 (on CPU the same as the default)
+    "workers2": {"workers": 2},  # --workers 2 (on a 2-core CPU the same as the default)
+    "local1": {"workers": 1, "threads": os.cpu_count()},  # one job at a time on every core: the old default
     "local1-1t": {"workers": 1, "threads": 1},
     "local2": {"workers": 2},  # the same as workers2: the name earlier README figures were measured under
     "ray2": {"workers": 2, "backend": "ray"},
 }
-DEFAULT_VARIANTS = "default,threads1,workers2"
+DEFAULT_VARIANTS = "default,local1,local1-1t"
 
 
 def sweep(args: argparse.Namespace) -> list:
