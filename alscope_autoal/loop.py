@@ -105,8 +105,9 @@ def run_job(spec: JobSpec, data: ImageDataset, device: torch.device | None = Non
                            next_model_seed=derive_seed(spec.seed, spec.dataset, "model-init", round_ + 1))
         rng = rng_for(spec.seed, spec.dataset, spec.setting, spec.strategy, "query", round_)
         start = clocks()
-        picked = np.asarray(strategy.select(ctx, min(spec.query_size, len(pool.unlabeled_indices())), rng))
+        selection = strategy.select(ctx, min(spec.query_size, len(pool.unlabeled_indices())), rng)
+        picked = np.asarray(selection.indices)
         query_cost = {"n_queried": len(picked), "n_queried_unknown": int(pool.is_unknown[picked].sum()),
-                      **seconds_since(start, "selection"), **getattr(strategy, "round_log", {})}
+                      **seconds_since(start, "selection"), **selection.extras}
         pool.label(picked, round_ + 1)
     return rows

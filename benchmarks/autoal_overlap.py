@@ -72,9 +72,9 @@ def queries(ctx, budget: int) -> tuple[dict[str, set], list[str]]:
     from alscope_autoal.strategies.autoal.candidates import PAPER_CANDIDATES
 
     rng = lambda: np.random.default_rng(0)  # noqa: E731
-    picked = {name: set(make_strategy(name).select(ctx, budget, rng()).tolist()) for name in PAPER_CANDIDATES}
+    picked = {name: set(make_strategy(name).select(ctx, budget, rng()).indices.tolist()) for name in PAPER_CANDIDATES}
     for name, (strategy, params) in VARIANTS.items():
-        picked[name] = set(make_strategy(strategy, params).select(ctx, budget, rng()).tolist())
+        picked[name] = set(make_strategy(strategy, params).select(ctx, budget, rng()).indices.tolist())
     return picked, list(PAPER_CANDIDATES)
 
 

@@ -86,7 +86,7 @@ def one_run(sizes: dict, names: list[str], device: torch.device, tiny: bool) -> 
                            derive_seed(0, name, "strategy"), next_model_seed=5, _cache=cache)
         strategy = make_strategy(name, strategy_params(name, sizes["epochs"], tiny))
         started = time.perf_counter()
-        picked = np.sort(np.asarray(strategy.select(ctx, sizes["query"], rng_for(0, name, "query", 0))))
+        picked = np.sort(np.asarray(strategy.select(ctx, sizes["query"], rng_for(0, name, "query", 0)).indices))
         selected = time.perf_counter()
         rows = torch.as_tensor(np.concatenate([pool.trainable_indices(), picked]), device=device)
         retrained = train_model(pool_x[rows], pool_y[rows.cpu()], spec, profile, seed=5, device=device)

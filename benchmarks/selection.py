@@ -110,7 +110,7 @@ def run(strategy: str, ctx: QueryContext, budget: int) -> tuple[float, float]:
                          ctx.seed, {"forward": ctx._cache["forward"]})
     with PeakRSS() as mem:
         t0 = time.perf_counter()
-        picked = make_strategy(strategy).select(fresh, budget, np.random.default_rng(0))
+        picked = make_strategy(strategy).select(fresh, budget, np.random.default_rng(0)).indices
         seconds = time.perf_counter() - t0
     assert len(np.unique(picked)) == budget
     return seconds, mem.extra_mib

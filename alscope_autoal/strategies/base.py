@@ -1,13 +1,14 @@
 """The query-strategy protocol, the per-round context strategies read, and the shared top-k selection.
 
-A strategy reads the context and returns pool indices; it never trains the task model or changes the pool
-(the loop does both). Score-based strategies only compute scores and call `top_k`.
+A strategy reads the context and returns a `Selection`: pool indices and the numbers it reports about the round;
+it never trains the task model or changes the pool (the loop does both). Score-based strategies only compute
+scores and call `top_k`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Mapping, Protocol
 
 import numpy as np
 import torch
@@ -137,10 +138,19 @@ class QueryContext:
         return normalise(self.x[torch.as_tensor(indices)].to(self.device), self.spec)
 
 
+@dataclass(frozen=True)
+class Selection:
+    """What one `select` call returns: the picked pool indices, and the numbers the strategy reports about this
+    choice (e.g. ProbCover's radius), which become extra columns of the round's row."""
+
+    indices: np.ndarray
+    extras: Mapping[str, float] = field(default_factory=dict)
+
+
 class Strategy(Protocol):
     """Pick `budget` unlabeled pool indices. Must not change `ctx.pool` or train `ctx.model`."""
 
-    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> np.ndarray: ...
+    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> Selection: ...
 
 
 def top_k(scores: np.ndarray | torch.Tensor, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -164,6 +174,6 @@ class ScoreStrategy:
     def scores(self, ctx: QueryContext, candidates: np.ndarray) -> torch.Tensor:
         raise NotImplementedError
 
-    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> np.ndarray:
+    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> Selection:
         candidates = ctx.pool.unlabeled_indices()
-        return candidates[top_k(self.scores(ctx, candidates), budget, rng)]
+        return Selection(candidates[top_k(self.scores(ctx, candidates), budget, rng)])

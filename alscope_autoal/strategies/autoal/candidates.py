@@ -67,7 +67,8 @@ def pick_matrix(ctx: QueryContext, strategies: Sequence, names: Sequence[str], b
     position[unlabeled] = np.arange(len(unlabeled))
     matrix = torch.zeros(len(unlabeled), len(strategies))
     for k, (name, strategy) in enumerate(zip(names, strategies)):
-        picks = np.asarray(strategy.select(ctx, budget, np.random.default_rng(derive_seed(seed, "candidate", name))))
+        own = np.random.default_rng(derive_seed(seed, "candidate", name))
+        picks = np.asarray(strategy.select(ctx, budget, own).indices)
         matrix[torch.as_tensor(position[picks]), k] = 1.0
         if counter is not None:
             counter[name] = counter.get(name, 0) + 1
