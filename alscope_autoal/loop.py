@@ -20,7 +20,7 @@ from .profiles import PROFILES, Profile
 from .seeds import derive_seed, rng_for
 from .settings import PreparedData, initial_indices, prepare
 from .spec import JobSpec
-from .strategies import QueryContext, make_strategy
+from .strategies import QueryContext, Selection, Strategy, make_strategy
 from .training import ImageSpec, classification_metrics, forward_pool, train_model
 
 RoundCallback = Callable[[dict[str, Any]], None]
@@ -52,6 +52,18 @@ def image_spec(data: ImageDataset, prepared: PreparedData) -> ImageSpec:
 def evaluate(model, prepared: PreparedData, spec: ImageSpec, profile: Profile, device) -> dict[str, float]:
     logits, _ = forward_pool(model, prepared.test_x, spec, device, profile.eval_batch_size)
     return classification_metrics(prepared.test_y.numpy(), logits.argmax(1).numpy(), spec.n_classes)
+
+
+def query(strategy: Strategy, ctx: QueryContext, budget: int, rng: np.random.Generator
+          ) -> tuple[Selection, dict[str, float]]:
+    """The strategy's selection and its selection seconds. A budget that covers every unlabeled sample leaves
+    nothing to choose: all of them, without asking the strategy, at no cost and with no extras."""
+    unlabeled = ctx.pool.unlabeled_indices()
+    if budget >= len(unlabeled):
+        return Selection(unlabeled), {"selection_seconds": 0.0, "selection_cpu_seconds": 0.0}
+    start = clocks()
+    selection = strategy.select(ctx, budget, rng)
+    return selection, seconds_since(start, "selection")
 
 
 def round_row(spec: JobSpec, profile: Profile, pool: Pool, round_: int, n_classes: int) -> dict[str, Any]:
@@ -104,10 +116,9 @@ def run_job(spec: JobSpec, data: ImageDataset, device: torch.device | None = Non
                            derive_seed(spec.seed, spec.strategy, "strategy"),
                            next_model_seed=derive_seed(spec.seed, spec.dataset, "model-init", round_ + 1))
         rng = rng_for(spec.seed, spec.dataset, spec.setting, spec.strategy, "query", round_)
-        start = clocks()
-        selection = strategy.select(ctx, min(spec.query_size, len(pool.unlabeled_indices())), rng)
-        picked = np.asarray(selection.indices)
+        selection, seconds = query(strategy, ctx, spec.query_size, rng)
+        picked = selection.indices
         query_cost = {"n_queried": len(picked), "n_queried_unknown": int(pool.is_unknown[picked].sum()),
-                      **seconds_since(start, "selection"), **selection.extras}
+                      **seconds, **selection.extras}
         pool.label(picked, round_ + 1)
     return rows

@@ -31,14 +31,6 @@ def test_returns_budget_unique_unlabeled_indices_and_numeric_extras(fresh_contex
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_budget_larger_than_pool_returns_whole_pool(fresh_context, name):
-    pool = fresh_context.pool
-    pool.label(pool.unlabeled_indices()[:-7], 0)  # leave 7 unlabeled
-    picked = select(fresh_context, name, 20)
-    assert sorted(picked) == sorted(pool.unlabeled_indices())
-
-
-@pytest.mark.parametrize("name", ALL)
 def test_same_seed_same_picks(fresh_context, name):
     assert np.array_equal(select(fresh_context, name, 12, seed=3), select(fresh_context, name, 12, seed=3))
 

@@ -148,9 +148,22 @@ class Selection:
 
 
 class Strategy(Protocol):
-    """Pick `budget` unlabeled pool indices. Must not change `ctx.pool` or train `ctx.model`."""
+    """Pick `budget` unlabeled pool indices. Must not change `ctx.pool` or train `ctx.model`.
+
+    `budget` is always below the number of unlabeled samples: a budget that covers them all leaves nothing to
+    choose, and callers then take them all without asking the strategy (the loop, `select_or_all`).
+    """
 
     def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> Selection: ...
+
+
+def select_or_all(strategy: Strategy, ctx: QueryContext, budget: int, rng: np.random.Generator) -> Selection:
+    """`strategy.select`, or every unlabeled sample (no extras) when `budget` covers them all. Strategies that
+    query other strategies (AutoAL's candidates on L_val, the oracle, albl, tailor) call them through this."""
+    unlabeled = ctx.pool.unlabeled_indices()
+    if budget >= len(unlabeled):
+        return Selection(unlabeled)
+    return strategy.select(ctx, budget, rng)
 
 
 def top_k(scores: np.ndarray | torch.Tensor, k: int, rng: np.random.Generator) -> np.ndarray:

@@ -10,4 +10,4 @@ from .base import QueryContext, Selection
 class RandomSampling:
     def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> Selection:
         candidates = ctx.pool.unlabeled_indices()
-        return Selection(rng.choice(candidates, size=min(budget, len(candidates)), replace=False))
+        return Selection(rng.choice(candidates, size=budget, replace=False))

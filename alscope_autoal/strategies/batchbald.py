@@ -73,8 +73,6 @@ class BatchBALD:
 
     def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> Selection:
         candidates = ctx.pool.unlabeled_indices()
-        if budget >= len(candidates):
-            return Selection(candidates)
         size, dtype = self.settings(ctx.profile)
         mc = ctx.mc_probs(candidates, self.passes).to(ctx.device, dtype)  # (K, N, C)
         shortlist = self.shortlist(mc, max(size, budget) if size else 0, rng)

@@ -40,8 +40,6 @@ class TypiClust:
 
     def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> Selection:
         unlabeled = ctx.pool.unlabeled_indices()
-        if budget >= len(unlabeled):
-            return Selection(unlabeled)
         z = unit_embeddings(ctx)
         k = min(len(ctx.pool.labeled_indices()) + budget, self.max_clusters, len(z))
         _, assign, _ = kmeans(z, k, rng, self.iters)
@@ -82,8 +80,6 @@ class ProbCover:
 
     def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> Selection:
         unlabeled = ctx.pool.unlabeled_indices()
-        if budget >= len(unlabeled):
-            return Selection(unlabeled)
         z = unit_embeddings(ctx)
         delta = self.delta if self.delta is not None else self.choose_delta(z, ctx.n_classes, rng)
         r2 = delta * delta

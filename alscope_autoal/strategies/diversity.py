@@ -31,13 +31,10 @@ class KMeansSampling:
 
     def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> Selection:
         candidates = ctx.pool.unlabeled_indices()
-        k = min(budget, len(candidates))
-        if k == len(candidates):
-            return Selection(candidates)
         x = ctx.embeddings(candidates).float().to(ctx.device)
-        _, assign, dist = kmeans(x, k, rng, self.iters)
-        picked = closest_member_per_cluster(assign, dist, k)
-        return Selection(candidates[fill_up(picked, len(candidates), k, rng)])
+        _, assign, dist = kmeans(x, budget, rng, self.iters)
+        picked = closest_member_per_cluster(assign, dist, budget)
+        return Selection(candidates[fill_up(picked, len(candidates), budget, rng)])
 
 
 class CoreSet:

@@ -39,8 +39,6 @@ class BADGE:
 
     def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> Selection:
         candidates = ctx.pool.unlabeled_indices()
-        if budget >= len(candidates):
-            return Selection(candidates)
         a = badge_factors(ctx.probs(candidates).float().to(ctx.device))
         h = ctx.embeddings(candidates).float().to(ctx.device)
         first = int(torch.argmax(sq_norms(a) * sq_norms(h)))

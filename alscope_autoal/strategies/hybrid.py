@@ -24,8 +24,6 @@ class ClusterMargin:
 
     def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> Selection:
         candidates = ctx.pool.unlabeled_indices()
-        if budget >= len(candidates):
-            return Selection(candidates)
         n_margin = int(min(max(self.ratio * budget, budget), self.max_candidates, len(candidates)))
         shortlist = candidates[top_k(margin_score(ctx.probs(candidates)), n_margin, rng)]
         if n_margin <= budget:

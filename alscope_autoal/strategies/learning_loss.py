@@ -130,8 +130,6 @@ class LearningLoss:
 
     def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> Selection:
         candidates = ctx.pool.unlabeled_indices()
-        if budget >= len(candidates):
-            return Selection(candidates)
         model, lpm, capture = self.train_joint(ctx)
         scores = self.predicted_loss(ctx, model, lpm, capture, candidates)
         return Selection(candidates[top_k(scores, budget, rng)])

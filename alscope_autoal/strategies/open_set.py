@@ -47,8 +47,6 @@ def lfosa_scores(logits: torch.Tensor, unknown_class: int, seed: int) -> np.ndar
 class LfOSA:
     def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> Selection:
         candidates = ctx.pool.unlabeled_indices()
-        if budget >= len(candidates):
-            return Selection(candidates)
         labeled = ctx.pool.labeled_indices()
         y = ctx.labeled_targets(labeled).clone()
         y[y < 0] = ctx.n_classes  # queried unknown-class samples form the extra class

@@ -25,7 +25,7 @@ from ..pool import Pool
 from ..seeds import derive_seed
 from ..training import forward_pool, train_model
 from .autoal.candidates import build_candidates, parse_candidates
-from .base import QueryContext, Selection
+from .base import QueryContext, Selection, select_or_all
 
 RANDOM_SOURCE = "random"  # the source of the batches drawn uniformly from the pool
 REST_OF_POOL = "rest"  # holdout value: score on the unlabeled samples in none of the round's batches
@@ -82,9 +82,6 @@ class Oracle:
     def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> Selection:
         """`rng` is not used: every draw comes from streams seeded by the job and the round, so repeated calls
         for one round give the same picks."""
-        unlabeled = ctx.pool.unlabeled_indices()
-        if budget >= len(unlabeled):
-            return Selection(unlabeled)  # nothing to choose between
         held_out = self.holdout(ctx, budget) if self.holdout_size else np.empty(0, dtype=np.int64)
         batches, sources = self.draw_batches(ctx, held_out, budget)
         scored_on = held_out if self.holdout_size else self.rest_of_pool(ctx, batches)
@@ -139,7 +136,7 @@ class Oracle:
         batches, sources = [], []
         for name, strategy in list(zip(self.candidates, self.strategies))[:self.batches]:
             own = np.random.default_rng(derive_seed(ctx.seed, "oracle-candidate", name, ctx.round))
-            batches.append(members[np.asarray(strategy.select(view, budget, own).indices, dtype=np.int64)])
+            batches.append(members[np.asarray(select_or_all(strategy, view, budget, own).indices, dtype=np.int64)])
             sources.append(name)
         selectable = view.pool.unlabeled_indices()
         for m in range(len(batches), self.batches):

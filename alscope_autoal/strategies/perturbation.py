@@ -70,8 +70,6 @@ class ALFAMix:
 
     def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> Selection:
         candidates = ctx.pool.unlabeled_indices()
-        if budget >= len(candidates):
-            return Selection(candidates)
         z = ctx.embeddings(candidates).float()
         anchors = class_anchors(ctx)
         ctx.model.eval()

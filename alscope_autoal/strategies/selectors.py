@@ -21,7 +21,7 @@ import numpy as np
 from ..errors import UserError
 from ..seeds import derive_seed
 from .autoal.candidates import RoundCache, build_candidates, parse_candidates
-from .base import QueryContext, Selection, top_k
+from .base import QueryContext, Selection, select_or_all, top_k
 
 
 def pool_state(ctx: QueryContext) -> tuple:
@@ -57,7 +57,7 @@ class CandidateSelector:
         """Each candidate's `budget` picks in the order it returns them, from its own seeded stream; computed
         once per pool state and budget."""
         def compute() -> list[np.ndarray]:
-            return [np.asarray(strategy.select(ctx, budget, np.random.default_rng(
+            return [np.asarray(select_or_all(strategy, ctx, budget, np.random.default_rng(
                 derive_seed(ctx.seed, self.who, name, ctx.round))).indices, dtype=np.int64)
                 for name, strategy in zip(self.candidates, self.strategies)]
 
@@ -165,8 +165,6 @@ class ALBL(CandidateSelector):
         self.learn_once(ctx)
         p = expert_probabilities(self.log_weights, self.p_min)
         unlabeled = ctx.pool.unlabeled_indices()
-        if budget >= len(unlabeled):
-            return Selection(unlabeled, self.log(p))
         advice = self.advice(ctx, budget, unlabeled)
         q = advice @ p
         drawn = gumbel_top(q, budget, rng)
@@ -269,8 +267,6 @@ class TAILOR(CandidateSelector):
         self.learn_once(ctx)
         unlabeled = ctx.pool.unlabeled_indices()
         v = class_weights(self.labeled_counts(ctx))
-        if budget >= len(unlabeled):
-            return Selection(unlabeled, self.log(v, [], len(unlabeled)))
         picked, source = thompson_batch(self.proposals(ctx, budget), self.alpha, self.beta, v, budget, rng)
         fill = rng.choice(np.setdiff1d(unlabeled, picked), budget - len(picked), replace=False)
         indices = np.concatenate([np.asarray(picked, dtype=np.int64), fill.astype(np.int64)])

@@ -132,8 +132,6 @@ class VAAL:
 
     def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> Selection:
         candidates = ctx.pool.unlabeled_indices()
-        if budget >= len(candidates):
-            return Selection(candidates)
         vae, disc = self.train(ctx, ctx.pool.labeled_indices(), candidates,
                                derive_seed(ctx.seed, "vaal", ctx.round))
         return Selection(candidates[top_k(-self.labeled_probability(ctx, vae, disc, candidates), budget, rng)])

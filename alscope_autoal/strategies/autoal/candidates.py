@@ -20,7 +20,7 @@ from ...errors import UserError
 from ...pool import Pool
 from ...roles import SELECTORS
 from ...seeds import derive_seed
-from ..base import QueryContext, ScoreStrategy
+from ..base import QueryContext, ScoreStrategy, select_or_all
 
 THRESHOLDS = ("shared", "per-strategy")
 
@@ -68,7 +68,7 @@ def pick_matrix(ctx: QueryContext, strategies: Sequence, names: Sequence[str], b
     matrix = torch.zeros(len(unlabeled), len(strategies))
     for k, (name, strategy) in enumerate(zip(names, strategies)):
         own = np.random.default_rng(derive_seed(seed, "candidate", name))
-        picks = np.asarray(strategy.select(ctx, budget, own).indices)
+        picks = np.asarray(select_or_all(strategy, ctx, budget, own).indices)
         matrix[torch.as_tensor(position[picks]), k] = 1.0
         if counter is not None:
             counter[name] = counter.get(name, 0) + 1
