@@ -7,6 +7,7 @@ docs/protocol.md, "Per-round record".
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any, Callable
 
@@ -66,13 +67,18 @@ def query(strategy: Strategy, ctx: QueryContext, budget: int, rng: np.random.Gen
     return selection, seconds_since(start, "selection")
 
 
+def params_text(params: dict[str, Any]) -> str:
+    """A job's strategy parameters as its rows store them: canonical JSON (sorted keys), "" when there are none."""
+    return json.dumps(params, sort_keys=True, separators=(",", ":")) if params else ""
+
+
 def round_row(spec: JobSpec, profile: Profile, pool: Pool, round_: int, n_classes: int) -> dict[str, Any]:
     trainable = pool.trainable_indices()
     return {
         "job_id": spec.job_id, "dataset": spec.dataset, "setting": spec.setting,
         "imbalance_factor": spec.imbalance_factor, "open_set_ratio": spec.open_set_ratio,
         "profile": spec.profile, "model": profile.model, "strategy": spec.strategy,
-        "strategy_params": str(spec.params) if spec.params else "", "seed": spec.seed, "round": round_,
+        "strategy_params": params_text(spec.params), "seed": spec.seed, "round": round_,
         "n_labeled": int(pool.labeled_mask.sum()), "n_trainable": len(trainable),
         "profile_config": spec.config_hash("profile"), "strategy_config": spec.config_hash("strategy"),
         **({"variant": spec.variant} if spec.variant else {}),

@@ -173,6 +173,7 @@ def test_a_real_smoke_job_logs_the_oracle_columns():
                                                  ("retrain_min_steps", 5)))
     rows = run_job(spec, load_dataset("digits"))
     assert len(rows) == spec.rounds + 1
+    assert rows[0]["strategy_params"] == '{"candidates":"entropy,margin,kmeans","holdout":100,"retrain_min_steps":5}'
     for row in rows[1:]:
         weights = [row[f"autoal_weight_{name}"] for name in ("entropy", "margin", "kmeans")]
         assert sum(weights) in (0.0, 1.0) and set(weights) <= {0.0, 1.0}  # the winner's candidate, if any

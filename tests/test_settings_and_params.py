@@ -56,6 +56,21 @@ def test_strategy_params_are_parsed_and_typed():
     assert params == {"bald": {"passes": 9}, "probcover": {"delta": 0.3}}
 
 
+def test_rows_store_strategy_params_as_canonical_json_and_older_reprs_still_read():
+    from alscope_autoal.analysis.aggregate import arm_name, parse_params
+    from alscope_autoal.loop import params_text
+
+    params = {"temperature": 0.5, "candidates": "entropy,margin", "hard_mask": True, "width": 16}
+    text = params_text(params)
+    assert text == '{"candidates":"entropy,margin","hard_mask":true,"temperature":0.5,"width":16}'
+    assert params_text({}) == ""
+    legacy = str(params)  # what rows held before the column was JSON
+    assert parse_params(text) == parse_params(legacy) == params
+    assert arm_name("autoal", text) == arm_name("autoal", legacy) == \
+           "autoal(candidates=entropy,margin,hard_mask=True,temperature=0.5,width=16)"
+    assert parse_params("not parameters") is None
+
+
 @pytest.mark.parametrize("item, message", [
     ("bald=3", "malformed"), ("bald.passes", "malformed"), (".passes=3", "malformed"),
     ("entropy.passes=3", "not in --strategies"), ("bald.pases=3", "has no parameter 'pases'; it takes passes"),
