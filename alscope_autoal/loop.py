@@ -16,10 +16,10 @@ import torch
 
 from .data import ImageDataset
 from .identity import check_current
-from .pool import Pool
+from .pool import LabelState
+from .prepare import PreparedData, initial_indices, prepare
 from .profiles import PROFILES, Profile
 from .seeds import derive_seed, rng_for
-from .settings import PreparedData, initial_indices, prepare
 from .spec import JobSpec
 from .strategies import QueryContext, Selection, Strategy, make_strategy
 from .training import ImageSpec, classification_metrics, forward_pool, train_model
@@ -72,7 +72,7 @@ def params_text(params: dict[str, Any]) -> str:
     return json.dumps(params, sort_keys=True, separators=(",", ":")) if params else ""
 
 
-def round_row(spec: JobSpec, profile: Profile, pool: Pool, round_: int, n_classes: int) -> dict[str, Any]:
+def round_row(spec: JobSpec, profile: Profile, pool: LabelState, round_: int, n_classes: int) -> dict[str, Any]:
     trainable = pool.trainable_indices()
     return {
         "job_id": spec.job_id, "dataset": spec.dataset, "setting": spec.setting,
@@ -94,7 +94,7 @@ def run_job(spec: JobSpec, data: ImageDataset, device: torch.device | None = Non
     prepared = prepare(data, spec, profile)
     img = image_spec(data, prepared)
     pool_x = prepared.pool_x.to(device)
-    pool = Pool(len(prepared.pool_y), prepared.is_unknown)
+    pool = LabelState(len(prepared.pool_y), prepared.is_unknown)
     pool.label(initial_indices(prepared, spec), 0)
     strategy = make_strategy(spec.strategy, spec.params)
     query_cost: dict[str, Any] = {"n_queried": 0, "n_queried_unknown": 0, "selection_seconds": 0.0,

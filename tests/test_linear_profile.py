@@ -18,10 +18,10 @@ from alscope_autoal.encoders.cache import CACHE_DIR, _embedded, embedded_dataset
 from alscope_autoal.errors import DataError, UserError
 from alscope_autoal.identity import resolve
 from alscope_autoal.loop import image_spec
-from alscope_autoal.pool import Pool
+from alscope_autoal.pool import LabelState
+from alscope_autoal.prepare import initial_indices, prepare
 from alscope_autoal.profiles import PROFILES
 from alscope_autoal.runner.core import compute_job
-from alscope_autoal.settings import initial_indices, prepare
 from alscope_autoal.spec import JobSpec
 from alscope_autoal.strategies import STRATEGIES, QueryContext, make_strategy
 from alscope_autoal.training import train_model
@@ -60,7 +60,7 @@ def linear_context(mr_root) -> QueryContext:
     profile = PROFILES.get("linear")
     prepared = prepare(data, spec, profile)
     img = image_spec(data, prepared)
-    pool = Pool(len(prepared.pool_y), prepared.is_unknown)
+    pool = LabelState(len(prepared.pool_y), prepared.is_unknown)
     pool.label(initial_indices(prepared, spec), 0)
     trainable = pool.trainable_indices()
     device = torch.device("cpu")

@@ -7,10 +7,10 @@ import pytest
 
 from alscope_autoal.data import load_dataset
 from alscope_autoal.loop import run_job
-from alscope_autoal.pool import Pool
+from alscope_autoal.pool import LabelState
+from alscope_autoal.prepare import initial_indices, prepare
 from alscope_autoal.profiles import PROFILES
 from alscope_autoal.seeds import derive_seed
-from alscope_autoal.settings import initial_indices, prepare
 from alscope_autoal.strategies import make_strategy, select_or_all
 from alscope_autoal.training import classification_metrics
 from conftest import smoke_spec
@@ -22,7 +22,7 @@ def digits():
 
 
 def test_pool_remembers_the_round_of_each_label():
-    pool = Pool(6)
+    pool = LabelState(6)
     pool.label(np.array([0, 3]), 0)
     pool.label(np.array([5]), 1)
     assert pool.labeled_round.tolist() == [0, -1, -1, 0, -1, 1]
@@ -34,7 +34,7 @@ def test_pool_remembers_the_round_of_each_label():
 
 
 def test_unknown_samples_spend_budget_but_are_not_trained_on():
-    pool = Pool(4, is_unknown=np.array([False, True, False, False]))
+    pool = LabelState(4, is_unknown=np.array([False, True, False, False]))
     pool.label(np.array([0, 1]), 0)
     assert pool.labeled_indices().tolist() == [0, 1] and pool.trainable_indices().tolist() == [0]
 

@@ -11,7 +11,7 @@ from alscope_autoal.cli.app import app
 from alscope_autoal.data import load_dataset
 from alscope_autoal.errors import UserError
 from alscope_autoal.loop import run_job
-from alscope_autoal.pool import Pool
+from alscope_autoal.pool import LabelState
 from alscope_autoal.roles import ORACLES
 from alscope_autoal.strategies import STRATEGIES, Selection, make_strategy
 from alscope_autoal.strategies.oracle import Oracle
@@ -50,7 +50,7 @@ def with_fakes(oracle: Oracle, fakes: dict) -> Oracle:
 def without_classes(ctx, missing, n_labeled: int = 40):
     """The context with a labeled set holding no sample of the `missing` classes."""
     y = ctx.y.numpy()
-    pool = Pool(len(ctx.pool), ctx.pool.is_unknown)
+    pool = LabelState(len(ctx.pool), ctx.pool.is_unknown)
     pool.label(np.flatnonzero(~np.isin(y, missing))[:n_labeled], 0)
     ctx.pool = pool
     return ctx

@@ -11,8 +11,8 @@ from alscope_autoal.cli.app import app
 from alscope_autoal.data import load_dataset
 from alscope_autoal.errors import UserError
 from alscope_autoal.loop import run_job
+from alscope_autoal.prepare import prepare
 from alscope_autoal.profiles import PROFILES
-from alscope_autoal.settings import prepare
 from alscope_autoal.strategies.params import parse_strategy_params
 from conftest import smoke_spec
 

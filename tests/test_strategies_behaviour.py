@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from torch import nn
 
-from alscope_autoal.pool import Pool
+from alscope_autoal.pool import LabelState
 from alscope_autoal.profiles import PROFILES
 from alscope_autoal.strategies import QueryContext, make_strategy
 from alscope_autoal.strategies.batchbald import BatchBALD
@@ -58,7 +58,7 @@ def synthetic(z, labeled=(), logits=None, labels=None, weight=None, dropout=0.0)
     model = LinearModel(weight, dropout).eval()
     logits = model.classifier(z).detach() if logits is None else torch.as_tensor(logits, dtype=torch.float32)
     n, c = logits.shape
-    pool = Pool(n)
+    pool = LabelState(n)
     if len(labeled):
         pool.label(np.asarray(labeled), 0)
     y = torch.zeros(n, dtype=torch.long) if labels is None else torch.as_tensor(labels)

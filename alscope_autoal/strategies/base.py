@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..pool import Pool
+from ..pool import LabelState
 from ..profiles import Profile
 from ..training import ImageSpec, forward_pool, normalise
 
@@ -72,7 +72,7 @@ class QueryContext:
     """
 
     model: nn.Module
-    pool: Pool
+    pool: LabelState
     x: torch.Tensor  # every pool image, uint8 (N, C, H, W)
     y: torch.Tensor  # ground truth of the pool; read it only through `labeled_targets`
     spec: ImageSpec

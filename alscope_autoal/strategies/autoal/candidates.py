@@ -17,7 +17,7 @@ import torch
 from scipy.stats import rankdata
 
 from ...errors import UserError
-from ...pool import Pool
+from ...pool import LabelState
 from ...roles import SELECTORS
 from ...seeds import derive_seed
 from ..base import QueryContext, ScoreStrategy, select_or_all
@@ -117,7 +117,7 @@ def simulated_context(ctx: QueryContext, fit: np.ndarray, val: np.ndarray) -> tu
     unlabeled pool sample, so no candidate can read a label it should not.
     """
     members = np.sort(np.concatenate([fit, val]))
-    pool = Pool(len(members))
+    pool = LabelState(len(members))
     pool.label(np.searchsorted(members, np.sort(fit)), 0)
     index = torch.as_tensor(members, device=ctx.x.device)
     sub = QueryContext(ctx.model, pool, ctx.x[index], ctx.y[torch.as_tensor(members)], ctx.spec, ctx.profile,
