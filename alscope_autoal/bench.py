@@ -15,9 +15,9 @@ from .encoders import ENCODERS
 from .encoders.cache import cache_embeddings, check_pair
 from .errors import UserError
 from .identity import resolve
+from .prepare import prepare
 from .profiles import PROFILES
 from .runner import Reporter, RunOptions, SweepOutcome, failed_specs, run_sweep, split_done
-from .settings import prepare
 from .spec import JobSpec
 from .strategies import STRATEGIES, make_strategy
 

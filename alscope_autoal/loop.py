@@ -7,6 +7,7 @@ docs/protocol.md, "Per-round record".
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any, Callable
 
@@ -15,12 +16,12 @@ import torch
 
 from .data import ImageDataset
 from .identity import check_current
-from .pool import Pool
+from .pool import LabelState
+from .prepare import PreparedData, initial_indices, prepare
 from .profiles import PROFILES, Profile
 from .seeds import derive_seed, rng_for
-from .settings import PreparedData, initial_indices, prepare
 from .spec import JobSpec
-from .strategies import QueryContext, make_strategy
+from .strategies import QueryContext, Selection, Strategy, make_strategy
 from .training import ImageSpec, classification_metrics, forward_pool, train_model
 
 RoundCallback = Callable[[dict[str, Any]], None]
@@ -54,13 +55,30 @@ def evaluate(model, prepared: PreparedData, spec: ImageSpec, profile: Profile, d
     return classification_metrics(prepared.test_y.numpy(), logits.argmax(1).numpy(), spec.n_classes)
 
 
-def round_row(spec: JobSpec, profile: Profile, pool: Pool, round_: int, n_classes: int) -> dict[str, Any]:
+def query(strategy: Strategy, ctx: QueryContext, budget: int, rng: np.random.Generator
+          ) -> tuple[Selection, dict[str, float]]:
+    """The strategy's selection and its selection seconds. A budget that covers every unlabeled sample leaves
+    nothing to choose: all of them, without asking the strategy, at no cost and with no extras."""
+    unlabeled = ctx.pool.unlabeled_indices()
+    if budget >= len(unlabeled):
+        return Selection(unlabeled), {"selection_seconds": 0.0, "selection_cpu_seconds": 0.0}
+    start = clocks()
+    selection = strategy.select(ctx, budget, rng)
+    return selection, seconds_since(start, "selection")
+
+
+def params_text(params: dict[str, Any]) -> str:
+    """A job's strategy parameters as its rows store them: canonical JSON (sorted keys), "" when there are none."""
+    return json.dumps(params, sort_keys=True, separators=(",", ":")) if params else ""
+
+
+def round_row(spec: JobSpec, profile: Profile, pool: LabelState, round_: int, n_classes: int) -> dict[str, Any]:
     trainable = pool.trainable_indices()
     return {
         "job_id": spec.job_id, "dataset": spec.dataset, "setting": spec.setting,
         "imbalance_factor": spec.imbalance_factor, "open_set_ratio": spec.open_set_ratio,
         "profile": spec.profile, "model": profile.model, "strategy": spec.strategy,
-        "strategy_params": str(spec.params) if spec.params else "", "seed": spec.seed, "round": round_,
+        "strategy_params": params_text(spec.params), "seed": spec.seed, "round": round_,
         "n_labeled": int(pool.labeled_mask.sum()), "n_trainable": len(trainable),
         "profile_config": spec.config_hash("profile"), "strategy_config": spec.config_hash("strategy"),
         **({"variant": spec.variant} if spec.variant else {}),
@@ -76,7 +94,7 @@ def run_job(spec: JobSpec, data: ImageDataset, device: torch.device | None = Non
     prepared = prepare(data, spec, profile)
     img = image_spec(data, prepared)
     pool_x = prepared.pool_x.to(device)
-    pool = Pool(len(prepared.pool_y), prepared.is_unknown)
+    pool = LabelState(len(prepared.pool_y), prepared.is_unknown)
     pool.label(initial_indices(prepared, spec), 0)
     strategy = make_strategy(spec.strategy, spec.params)
     query_cost: dict[str, Any] = {"n_queried": 0, "n_queried_unknown": 0, "selection_seconds": 0.0,
@@ -104,9 +122,9 @@ def run_job(spec: JobSpec, data: ImageDataset, device: torch.device | None = Non
                            derive_seed(spec.seed, spec.strategy, "strategy"),
                            next_model_seed=derive_seed(spec.seed, spec.dataset, "model-init", round_ + 1))
         rng = rng_for(spec.seed, spec.dataset, spec.setting, spec.strategy, "query", round_)
-        start = clocks()
-        picked = np.asarray(strategy.select(ctx, min(spec.query_size, len(pool.unlabeled_indices())), rng))
+        selection, seconds = query(strategy, ctx, spec.query_size, rng)
+        picked = selection.indices
         query_cost = {"n_queried": len(picked), "n_queried_unknown": int(pool.is_unknown[picked].sum()),
-                      **seconds_since(start, "selection"), **getattr(strategy, "round_log", {})}
+                      **seconds, **selection.extras}
         pool.label(picked, round_ + 1)
     return rows

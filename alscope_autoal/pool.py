@@ -7,11 +7,12 @@ import numpy as np
 UNLABELED = -1
 
 
-class Pool:
-    """Remembers the round in which each sample was labeled (-1: not yet), which gives per-round provenance.
+class LabelState:
+    """Which pool samples are labeled, and when: the round in which each sample was labeled (-1: not yet), which
+    gives per-round provenance. It holds no images or labels, only this state.
 
     `is_unknown` marks open-set samples: querying one spends budget but yields no training label.
-    Strategies read a pool; only the loop calls `label`.
+    Strategies read it (`ctx.pool`); only the loop calls `label`.
     """
 
     def __init__(self, size: int, is_unknown: np.ndarray | None = None):
@@ -43,7 +44,7 @@ class Pool:
             raise ValueError("a query holds samples that are already labeled")
         self.labeled_round[indices] = round_
 
-    def copy(self) -> "Pool":
-        twin = Pool(len(self), self.is_unknown.copy())
+    def copy(self) -> "LabelState":
+        twin = LabelState(len(self), self.is_unknown.copy())
         twin.labeled_round = self.labeled_round.copy()
         return twin

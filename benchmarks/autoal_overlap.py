@@ -38,10 +38,10 @@ def context(args: argparse.Namespace):
 
     from alscope_autoal.data import load_dataset
     from alscope_autoal.loop import image_spec, pick_device
-    from alscope_autoal.pool import Pool
+    from alscope_autoal.pool import LabelState
+    from alscope_autoal.prepare import initial_indices, prepare
     from alscope_autoal.profiles import PROFILES
     from alscope_autoal.seeds import derive_seed
-    from alscope_autoal.settings import initial_indices, prepare
     from alscope_autoal.spec import JobSpec
     from alscope_autoal.strategies import QueryContext
     from alscope_autoal.training import train_model
@@ -53,7 +53,7 @@ def context(args: argparse.Namespace):
     data = load_dataset(args.dataset, args.data_dir)
     prepared = prepare(data, spec, profile)
     img, device = image_spec(data, prepared), pick_device()
-    pool = Pool(len(prepared.pool_y), prepared.is_unknown)
+    pool = LabelState(len(prepared.pool_y), prepared.is_unknown)
     pool.label(initial_indices(prepared, spec), 0)
     if args.extra:
         extra = np.random.default_rng(derive_seed(args.seed, "overlap-extra")).choice(
@@ -72,9 +72,9 @@ def queries(ctx, budget: int) -> tuple[dict[str, set], list[str]]:
     from alscope_autoal.strategies.autoal.candidates import PAPER_CANDIDATES
 
     rng = lambda: np.random.default_rng(0)  # noqa: E731
-    picked = {name: set(make_strategy(name).select(ctx, budget, rng()).tolist()) for name in PAPER_CANDIDATES}
+    picked = {name: set(make_strategy(name).select(ctx, budget, rng()).indices.tolist()) for name in PAPER_CANDIDATES}
     for name, (strategy, params) in VARIANTS.items():
-        picked[name] = set(make_strategy(strategy, params).select(ctx, budget, rng()).tolist())
+        picked[name] = set(make_strategy(strategy, params).select(ctx, budget, rng()).indices.tolist())
     return picked, list(PAPER_CANDIDATES)
 
 

@@ -52,9 +52,8 @@ def batch_worth(ctx, budget: int, holdout: int) -> dict[str, float]:
 def search_shares(ctx, budget: int, name: str, candidates: list[str]) -> np.ndarray:
     from alscope_autoal.strategies import make_strategy
 
-    strategy = make_strategy(name)
-    strategy.select(ctx, budget, np.random.default_rng(0))
-    return np.array([strategy.round_log[f"autoal_weight_{c}"] for c in candidates])
+    extras = make_strategy(name).select(ctx, budget, np.random.default_rng(0)).extras
+    return np.array([extras[f"autoal_weight_{c}"] for c in candidates])
 
 
 def one_state(args: argparse.Namespace, seed: int, extra: int) -> dict:

@@ -31,7 +31,7 @@ import torch
 
 from alscope_autoal.determinism import numerics
 from alscope_autoal.loop import pick_device
-from alscope_autoal.pool import Pool
+from alscope_autoal.pool import LabelState
 from alscope_autoal.profiles import PROFILES
 from alscope_autoal.seeds import derive_seed, rng_for
 from alscope_autoal.strategies import STRATEGIES, QueryContext, make_strategy
@@ -72,7 +72,7 @@ def one_run(sizes: dict, names: list[str], device: torch.device, tiny: bool) -> 
     pool_x, pool_y = synthetic_images(sizes["pool"], sizes["side"], 10, seed=1)
     test_x, test_y = synthetic_images(sizes["test"], sizes["side"], 10, seed=2)
     spec = ImageSpec(3, 10, torch.full((3,), 0.5), torch.full((3,), 0.25), True)
-    pool = Pool(len(pool_y))
+    pool = LabelState(len(pool_y))
     pool.label(np.sort(np.random.default_rng(3).choice(len(pool_y), sizes["initial"], replace=False)), 0)
     pool_x = pool_x.to(device)
     started = time.perf_counter()
@@ -86,7 +86,7 @@ def one_run(sizes: dict, names: list[str], device: torch.device, tiny: bool) -> 
                            derive_seed(0, name, "strategy"), next_model_seed=5, _cache=cache)
         strategy = make_strategy(name, strategy_params(name, sizes["epochs"], tiny))
         started = time.perf_counter()
-        picked = np.sort(np.asarray(strategy.select(ctx, sizes["query"], rng_for(0, name, "query", 0))))
+        picked = np.sort(np.asarray(strategy.select(ctx, sizes["query"], rng_for(0, name, "query", 0)).indices))
         selected = time.perf_counter()
         rows = torch.as_tensor(np.concatenate([pool.trainable_indices(), picked]), device=device)
         retrained = train_model(pool_x[rows], pool_y[rows.cpu()], spec, profile, seed=5, device=device)

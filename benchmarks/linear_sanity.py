@@ -17,8 +17,8 @@ def compare(dataset: str, encoder: str, data_dir: str) -> tuple[float, float]:
 
     from alscope_autoal.encoders.cache import embedded_dataset
     from alscope_autoal.loop import evaluate, image_spec
+    from alscope_autoal.prepare import prepare
     from alscope_autoal.profiles import PROFILES
-    from alscope_autoal.settings import prepare
     from alscope_autoal.spec import JobSpec
     from alscope_autoal.training import train_model
 

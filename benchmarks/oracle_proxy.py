@@ -36,10 +36,10 @@ def round_zero(args: argparse.Namespace, seed: int):
 
     from alscope_autoal.data import load_dataset
     from alscope_autoal.loop import image_spec
-    from alscope_autoal.pool import Pool
+    from alscope_autoal.pool import LabelState
+    from alscope_autoal.prepare import initial_indices, prepare
     from alscope_autoal.profiles import PROFILES
     from alscope_autoal.seeds import derive_seed
-    from alscope_autoal.settings import initial_indices, prepare
     from alscope_autoal.spec import JobSpec
     from alscope_autoal.strategies import QueryContext
     from alscope_autoal.training import train_model
@@ -51,7 +51,7 @@ def round_zero(args: argparse.Namespace, seed: int):
     data = load_dataset(args.dataset, args.data_dir)
     prepared = prepare(data, spec, profile)
     img, device = image_spec(data, prepared), torch.device("cpu")
-    pool = Pool(len(prepared.pool_y), prepared.is_unknown)
+    pool = LabelState(len(prepared.pool_y), prepared.is_unknown)
     pool.label(initial_indices(prepared, spec), 0)
     trainable = pool.trainable_indices()
     model = train_model(prepared.pool_x[torch.as_tensor(trainable)], prepared.pool_y[trainable], img, profile,

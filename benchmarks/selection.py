@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from alscope_autoal.models import build_model
-from alscope_autoal.pool import Pool
+from alscope_autoal.pool import LabelState
 from alscope_autoal.profiles import PROFILES
 from alscope_autoal.strategies import QueryContext, make_strategy
 from alscope_autoal.training import ImageSpec, forward_pool
@@ -59,7 +59,7 @@ def synthetic_context(n: int, d: int, c: int, labeled: int, seed: int = 0) -> Qu
     model = Head(d, c, gen).eval()
     with torch.no_grad():
         logits = torch.cat([model.classifier(z[s:s + 8192]) for s in range(0, n, 8192)])
-    pool = Pool(n)
+    pool = LabelState(n)
     pool.label(np.random.default_rng(seed).choice(n, labeled, replace=False), 0)
     spec = ImageSpec(1, c, torch.zeros(1), torch.ones(1), False)
     ctx = QueryContext(model, pool, torch.zeros(n, 1, 1, 1, dtype=torch.uint8), y, spec, PROFILES.get("cpu"),
@@ -110,7 +110,7 @@ def run(strategy: str, ctx: QueryContext, budget: int) -> tuple[float, float]:
                          ctx.seed, {"forward": ctx._cache["forward"]})
     with PeakRSS() as mem:
         t0 = time.perf_counter()
-        picked = make_strategy(strategy).select(fresh, budget, np.random.default_rng(0))
+        picked = make_strategy(strategy).select(fresh, budget, np.random.default_rng(0)).indices
         seconds = time.perf_counter() - t0
     assert len(np.unique(picked)) == budget
     return seconds, mem.extra_mib

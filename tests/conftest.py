@@ -11,9 +11,9 @@ import torch
 
 from alscope_autoal.data import load_dataset
 from alscope_autoal.loop import image_spec
-from alscope_autoal.pool import Pool
+from alscope_autoal.pool import LabelState
+from alscope_autoal.prepare import initial_indices, prepare
 from alscope_autoal.profiles import PROFILES
-from alscope_autoal.settings import initial_indices, prepare
 from alscope_autoal.spec import JobSpec
 from alscope_autoal.strategies import QueryContext
 from alscope_autoal.training import train_model
@@ -48,7 +48,7 @@ def make_context(spec: JobSpec, n_extra_labeled: int = 0) -> QueryContext:
     profile = PROFILES.get(spec.profile)
     prepared = prepare(data, spec, profile)
     img = image_spec(data, prepared)
-    pool = Pool(len(prepared.pool_y), prepared.is_unknown)
+    pool = LabelState(len(prepared.pool_y), prepared.is_unknown)
     pool.label(initial_indices(prepared, spec), 0)
     if n_extra_labeled:
         pool.label(pool.unlabeled_indices()[:n_extra_labeled], 0)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from alscope_autoal.strategies import make_strategy
+from alscope_autoal.strategies import Selection, make_strategy
 from alscope_autoal.strategies.autoal import AutoAL, Vote, VoteRandom
 from alscope_autoal.strategies.autoal.networks import SearchNet, fitnet
 from alscope_autoal.strategies.autoal.search import SearchConfig, search
@@ -86,19 +86,15 @@ def test_candidate_matrices_computed_once_per_round(fresh_context, val_model):
 def test_same_spec_same_picks_and_weights(digits_context, fresh_context, val_model):
     first, second = AutoAL(candidates=CANDIDATES, val_model=val_model), AutoAL(candidates=CANDIDATES,
                                                                                 val_model=val_model)
-    picks_a = first.select(fresh_context, 12, rng(5))
-    picks_b = second.select(digits_context.__class__(**{
-        **fresh_context.__dict__, "_cache": {}}), 12, rng(5))
-    assert np.array_equal(picks_a, picks_b)
-    assert first.round_log["autoal_searchnet_grad_norm"] == second.round_log["autoal_searchnet_grad_norm"]
-    assert {k: v for k, v in first.round_log.items() if "weight" in k} == \
-           {k: v for k, v in second.round_log.items() if "weight" in k}
+    a = first.select(fresh_context, 12, rng(5))
+    b = second.select(digits_context.__class__(**{**fresh_context.__dict__, "_cache": {}}), 12, rng(5))
+    assert np.array_equal(a.indices, b.indices)
+    assert a.extras["autoal_searchnet_grad_norm"] == b.extras["autoal_searchnet_grad_norm"]
+    assert {k: v for k, v in a.extras.items() if "weight" in k} == {k: v for k, v in b.extras.items() if "weight" in k}
 
 
-def test_round_log_has_weights_time_split_and_grad_norm(fresh_context):
-    strategy = make_strategy("autoal", {"candidates": CANDIDATES})
-    strategy.select(fresh_context, 10, rng())
-    log = strategy.round_log
+def test_extras_hold_weights_time_split_and_grad_norm(fresh_context):
+    log = make_strategy("autoal", {"candidates": CANDIDATES}).select(fresh_context, 10, rng()).extras
     weights = [log[f"autoal_weight_{name}"] for name in CANDIDATES.split(",")]
     assert sum(weights) == pytest.approx(1.0, abs=1e-5)
     for key in ("autoal_candidate_seconds", "autoal_search_seconds", "autoal_query_seconds"):
@@ -113,7 +109,7 @@ class Fixed:
         self.picks = np.asarray(picks)
 
     def select(self, ctx, budget, generator):
-        return self.picks[:budget]
+        return Selection(self.picks[:budget])
 
 
 def with_fixed_candidates(strategy, ctx):
@@ -124,14 +120,14 @@ def with_fixed_candidates(strategy, ctx):
 
 def test_vote_ranks_by_number_of_candidates(fresh_context):
     vote, u = with_fixed_candidates(Vote(candidates=CANDIDATES), fresh_context)
-    assert list(vote.select(fresh_context, 2, rng())) == [u[2], u[1]]
-    third = {vote.select(fresh_context, 3, rng(s))[2] for s in range(20)}
+    assert list(vote.select(fresh_context, 2, rng()).indices) == [u[2], u[1]]
+    third = {vote.select(fresh_context, 3, rng(s)).indices[2] for s in range(20)}
     assert third <= {u[0], u[3], u[4], u[5]} and len(third) > 1  # one-vote ties go to the seeded draw
 
 
 def test_vote_random_stays_inside_the_candidates_picks(fresh_context):
     vote, u = with_fixed_candidates(VoteRandom(candidates=CANDIDATES), fresh_context)
-    draws = [tuple(sorted(vote.select(fresh_context, 3, rng(s)))) for s in range(10)]
+    draws = [tuple(sorted(vote.select(fresh_context, 3, rng(s)).indices)) for s in range(10)]
     assert all(set(d) <= set(u[:6]) for d in draws)
     assert len(set(draws)) > 1
 
@@ -178,7 +174,7 @@ def test_per_strategy_margins_threshold_each_candidate_at_its_own_quantile():
 def test_per_strategy_mode_scores_each_candidate_once_per_round_and_is_deterministic(fresh_context):
     fresh_context.pool.label(fresh_context.pool.unlabeled_indices()[:60], 0)
     first = AutoAL(candidates=CANDIDATES, search_steps=12, thresholds="per-strategy")
-    picks = first.select(fresh_context, 10, rng())
+    picked = first.select(fresh_context, 10, rng())
     assert first.calls == {name: 2 for name in CANDIDATES.split(",")}  # once on L_val, once on U
     first.select(fresh_context, 10, rng(1))
     assert first.calls == {name: 2 for name in CANDIDATES.split(",")}
@@ -186,8 +182,9 @@ def test_per_strategy_mode_scores_each_candidate_once_per_round_and_is_determini
     assert matrix.shape == (len(fresh_context.pool.unlabeled_indices()), 3) and (matrix < 0).any()
     second = AutoAL(candidates=CANDIDATES, search_steps=12, thresholds="per-strategy")
     fresh_context._cache = {}
-    assert np.array_equal(second.select(fresh_context, 10, rng()), picks)
-    assert first.round_log["autoal_searchnet_grad_norm"] == second.round_log["autoal_searchnet_grad_norm"] > 0
+    again = second.select(fresh_context, 10, rng())
+    assert np.array_equal(again.indices, picked.indices)
+    assert picked.extras["autoal_searchnet_grad_norm"] == again.extras["autoal_searchnet_grad_norm"] > 0
 
 
 def test_unknown_threshold_mode_is_a_user_error():

@@ -123,9 +123,9 @@ def test_lookahead_strategy_splits_labeled_set_in_three_and_logs_its_objective()
     labeled = ctx.pool.trainable_indices()
     assert sorted(np.concatenate([fit, val, hold])) == sorted(labeled)
     assert min(len(fit), len(val), len(hold)) == len(labeled) // 3
-    picked = strategy.select(ctx, 10, rng())
+    selection = strategy.select(ctx, 10, rng())
+    picked, log = selection.indices, selection.extras
     assert len(set(picked)) == 10 and not ctx.pool.labeled_mask[picked].any()
-    log = strategy.round_log
     assert np.isfinite(log["autoal_objective_start"]) and np.isfinite(log["autoal_objective_end"])
     assert sum(log[f"autoal_weight_{n}"] for n in ("entropy", "margin", "kmeans")) == pytest.approx(1.0)
 

@@ -18,10 +18,10 @@ from alscope_autoal.encoders.cache import CACHE_DIR, _embedded, embedded_dataset
 from alscope_autoal.errors import DataError, UserError
 from alscope_autoal.identity import resolve
 from alscope_autoal.loop import image_spec
-from alscope_autoal.pool import Pool
+from alscope_autoal.pool import LabelState
+from alscope_autoal.prepare import initial_indices, prepare
 from alscope_autoal.profiles import PROFILES
 from alscope_autoal.runner.core import compute_job
-from alscope_autoal.settings import initial_indices, prepare
 from alscope_autoal.spec import JobSpec
 from alscope_autoal.strategies import STRATEGIES, QueryContext, make_strategy
 from alscope_autoal.training import train_model
@@ -60,7 +60,7 @@ def linear_context(mr_root) -> QueryContext:
     profile = PROFILES.get("linear")
     prepared = prepare(data, spec, profile)
     img = image_spec(data, prepared)
-    pool = Pool(len(prepared.pool_y), prepared.is_unknown)
+    pool = LabelState(len(prepared.pool_y), prepared.is_unknown)
     pool.label(initial_indices(prepared, spec), 0)
     trainable = pool.trainable_indices()
     device = torch.device("cpu")
@@ -145,13 +145,13 @@ def test_cache_without_meta_is_recomputed(mr_root, tmp_path):
 def test_every_strategy_runs_on_embeddings(fresh_linear, name):
     """The strategy conformance checks, on the linear profile's context."""
     before = fresh_linear.pool.labeled_round.copy()
-    picked = np.asarray(make_strategy(name).select(fresh_linear, 12, rng(3)))
+    picked = make_strategy(name).select(fresh_linear, 12, rng(3)).indices
     assert len(picked) == 12 and len(np.unique(picked)) == 12 and picked.dtype.kind in "iu"
     assert not fresh_linear.pool.labeled_mask[picked].any()
     assert np.array_equal(fresh_linear.pool.labeled_round, before)
     again = QueryContext(fresh_linear.model, fresh_linear.pool.copy(), fresh_linear.x, fresh_linear.y,
                          fresh_linear.spec, fresh_linear.profile, fresh_linear.device, 0, fresh_linear.seed)
-    assert np.array_equal(np.asarray(make_strategy(name).select(again, 12, rng(3))), picked)
+    assert np.array_equal(make_strategy(name).select(again, 12, rng(3)).indices, picked)
 
 
 def test_linear_job_runs_and_records_the_encoder(mr_root):

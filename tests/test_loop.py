@@ -7,10 +7,11 @@ import pytest
 
 from alscope_autoal.data import load_dataset
 from alscope_autoal.loop import run_job
-from alscope_autoal.pool import Pool
+from alscope_autoal.pool import LabelState
+from alscope_autoal.prepare import initial_indices, prepare
 from alscope_autoal.profiles import PROFILES
 from alscope_autoal.seeds import derive_seed
-from alscope_autoal.settings import initial_indices, prepare
+from alscope_autoal.strategies import make_strategy, select_or_all
 from alscope_autoal.training import classification_metrics
 from conftest import smoke_spec
 
@@ -21,7 +22,7 @@ def digits():
 
 
 def test_pool_remembers_the_round_of_each_label():
-    pool = Pool(6)
+    pool = LabelState(6)
     pool.label(np.array([0, 3]), 0)
     pool.label(np.array([5]), 1)
     assert pool.labeled_round.tolist() == [0, -1, -1, 0, -1, 1]
@@ -33,7 +34,7 @@ def test_pool_remembers_the_round_of_each_label():
 
 
 def test_unknown_samples_spend_budget_but_are_not_trained_on():
-    pool = Pool(4, is_unknown=np.array([False, True, False, False]))
+    pool = LabelState(4, is_unknown=np.array([False, True, False, False]))
     pool.label(np.array([0, 1]), 0)
     assert pool.labeled_indices().tolist() == [0, 1] and pool.trainable_indices().tolist() == [0]
 
@@ -82,6 +83,50 @@ def test_rows_record_cpu_seconds_beside_wall_seconds(digits, monkeypatch):
     assert rows[0]["selection_cpu_seconds"] == 0 and rows[1]["selection_seconds"] >= 0.3
     assert rows[1]["selection_cpu_seconds"] < 0.1
     assert all(r["train_cpu_seconds"] > 0 and r["eval_cpu_seconds"] > 0 for r in rows)
+
+
+class Recording:
+    """Wraps a strategy and records the (budget, unlabeled count) of each select() call."""
+
+    def __init__(self, strategy):
+        self.strategy, self.asked = strategy, []
+
+    def select(self, ctx, budget, rng):
+        self.asked.append((budget, len(ctx.pool.unlabeled_indices())))
+        return self.strategy.select(ctx, budget, rng)
+
+
+def test_a_budget_that_covers_the_pool_labels_the_rest_without_asking_the_strategy(digits, monkeypatch):
+    from alscope_autoal import loop
+
+    n_pool = len(prepare(digits, smoke_spec(), PROFILES.get("smoke")).pool_y)
+    query_size = (n_pool - 20 + 1) // 2  # round 1 leaves fewer than that unlabeled, round 2 takes them all
+    made: list[Recording] = []
+    make = loop.make_strategy
+
+    def recording(name, params):
+        made.append(Recording(make(name, params)))
+        return made[-1]
+    monkeypatch.setattr(loop, "make_strategy", recording)
+    rows = run_job(smoke_spec("tcm", query_size=query_size), digits)
+    assert made[0].asked == [(query_size, n_pool - 20)]
+    assert [r["n_labeled"] for r in rows] == [20, 20 + query_size, n_pool]
+    assert rows[1]["tcm_typiclust"] == 1.0 and rows[1]["selection_seconds"] > 0
+    assert rows[2]["n_queried"] == n_pool - 20 - query_size
+    assert rows[2]["selection_seconds"] == rows[2]["selection_cpu_seconds"] == 0.0
+    assert not any(key.startswith("tcm_") for key in rows[2])  # no strategy ran, so no extras
+
+
+def test_select_or_all_takes_everything_without_asking_the_strategy(fresh_context):
+    """How strategies that ask others (AutoAL on L_val, the oracle, albl, tailor) spare them that case."""
+    class Refusing:
+        def select(self, ctx, budget, rng):
+            raise AssertionError("a strategy was asked to choose when there was nothing to choose")
+
+    unlabeled = fresh_context.pool.unlabeled_indices()
+    everything = select_or_all(Refusing(), fresh_context, len(unlabeled), np.random.default_rng(0))
+    assert np.array_equal(everything.indices, unlabeled) and not everything.extras
+    assert len(select_or_all(make_strategy("margin"), fresh_context, 5, np.random.default_rng(0)).indices) == 5
 
 
 def test_same_spec_twice_gives_identical_accuracies_and_picks(digits):

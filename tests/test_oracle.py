@@ -11,9 +11,9 @@ from alscope_autoal.cli.app import app
 from alscope_autoal.data import load_dataset
 from alscope_autoal.errors import UserError
 from alscope_autoal.loop import run_job
-from alscope_autoal.pool import Pool
+from alscope_autoal.pool import LabelState
 from alscope_autoal.roles import ORACLES
-from alscope_autoal.strategies import STRATEGIES, make_strategy
+from alscope_autoal.strategies import STRATEGIES, Selection, make_strategy
 from alscope_autoal.strategies.oracle import Oracle
 from conftest import rng, smoke_spec
 
@@ -28,7 +28,7 @@ class OfClasses:
 
     def select(self, ctx, budget, generator):
         unlabeled = ctx.pool.unlabeled_indices()
-        return unlabeled[np.isin(ctx.y[unlabeled].numpy(), self.classes)][:budget]
+        return Selection(unlabeled[np.isin(ctx.y[unlabeled].numpy(), self.classes)][:budget])
 
 
 class Spy:
@@ -39,7 +39,7 @@ class Spy:
 
     def select(self, ctx, budget, generator):
         self.seen.append((len(ctx.pool), len(ctx.pool.unlabeled_indices())))
-        return ctx.pool.unlabeled_indices()[:budget]
+        return Selection(ctx.pool.unlabeled_indices()[:budget])
 
 
 def with_fakes(oracle: Oracle, fakes: dict) -> Oracle:
@@ -50,7 +50,7 @@ def with_fakes(oracle: Oracle, fakes: dict) -> Oracle:
 def without_classes(ctx, missing, n_labeled: int = 40):
     """The context with a labeled set holding no sample of the `missing` classes."""
     y = ctx.y.numpy()
-    pool = Pool(len(ctx.pool), ctx.pool.is_unknown)
+    pool = LabelState(len(ctx.pool), ctx.pool.is_unknown)
     pool.label(np.flatnonzero(~np.isin(y, missing))[:n_labeled], 0)
     ctx.pool = pool
     return ctx
@@ -62,10 +62,11 @@ def test_oracle_keeps_the_batch_that_teaches_the_missing_classes(fresh_context, 
     fakes = {"missing": OfClasses([7, 8, 9]), "covered": OfClasses([0])}
     oracle = with_fakes(Oracle(candidates="entropy,margin", batches=2, holdout=100, retrain_min_steps=60),
                         {name: fakes[name] for name in order})
-    picked = oracle.select(ctx, 15, rng())
-    assert set(ctx.y[picked].tolist()) <= {7, 8, 9}
-    assert oracle.round_log["autoal_weight_missing"] == 1.0 and oracle.round_log["autoal_weight_covered"] == 0.0
-    assert oracle.round_log["oracle_best_batch"] == order.index("missing")
+    selection = oracle.select(ctx, 15, rng())
+    log = selection.extras
+    assert set(ctx.y[selection.indices].tolist()) <= {7, 8, 9}
+    assert log["autoal_weight_missing"] == 1.0 and log["autoal_weight_covered"] == 0.0
+    assert log["oracle_best_batch"] == order.index("missing")
 
 
 def test_planted_scores_decide_and_cross_entropy_breaks_ties(fresh_context, monkeypatch):
@@ -76,15 +77,16 @@ def test_planted_scores_decide_and_cross_entropy_breaks_ties(fresh_context, monk
         offered.append(batch)
         return (0.9 if len(offered) == 4 else 0.5), -1.0  # the second random batch wins
     monkeypatch.setattr(Oracle, "score_batch", planted)
-    picked = oracle.select(fresh_context, 10, rng())
-    assert np.array_equal(picked, offered[3]) and oracle.round_log["oracle_best_batch"] == 3
-    assert oracle.round_log["autoal_weight_entropy"] == oracle.round_log["autoal_weight_margin"] == 0.0
+    selection = oracle.select(fresh_context, 10, rng())
+    log = selection.extras
+    assert np.array_equal(selection.indices, offered[3]) and log["oracle_best_batch"] == 3
+    assert log["autoal_weight_entropy"] == log["autoal_weight_margin"] == 0.0
 
     offered.clear()
     monkeypatch.setattr(Oracle, "score_batch", lambda self, ctx, batch, holdout: (
         offered.append(batch) or (0.5, -0.1 if len(offered) == 2 else -0.7)))  # equal accuracy, margin's CE lowest
-    oracle.select(fresh_context, 10, rng())
-    assert oracle.round_log["oracle_best_batch"] == 1 and oracle.round_log["autoal_weight_margin"] == 1.0
+    log = oracle.select(fresh_context, 10, rng()).extras
+    assert log["oracle_best_batch"] == 1 and log["autoal_weight_margin"] == 1.0
 
 
 def test_holdout_is_never_selected_nor_shown_to_candidates(fresh_context):
@@ -94,7 +96,7 @@ def test_holdout_is_never_selected_nor_shown_to_candidates(fresh_context):
     for round_ in range(3):
         fresh_context.round = round_
         n_unlabeled = len(pool.unlabeled_indices())
-        picked = oracle.select(fresh_context, 20, rng())
+        picked = oracle.select(fresh_context, 20, rng()).indices
         assert not np.isin(picked, oracle._holdout).any()
         assert spy.seen[-1] == (n_pool - 120, n_unlabeled - 120)  # the candidates' pool lacks the held-out split
         pool.label(picked, round_ + 1)
@@ -111,30 +113,30 @@ def test_by_default_it_scores_on_the_rest_of_the_pool_and_hides_nothing(fresh_co
     pool = fresh_context.pool
     unlabeled = pool.unlabeled_indices()
     assert pool.labeled_mask.any() and not pool.is_unknown.any()
-    picked = oracle.select(fresh_context, 15, rng())
+    selection = oracle.select(fresh_context, 15, rng())
     assert spy.seen == [(len(pool), len(unlabeled))]  # the candidates see the whole pool
     batches, sets = [b for b, _ in scored], [h for _, h in scored]
     assert len(batches) == 3 and all(np.array_equal(sets[0], h) for h in sets)  # one scoring set for all
     assert np.array_equal(sets[0], np.setdiff1d(unlabeled, np.concatenate(batches)))  # no labeled, no batch sample
-    assert oracle.round_log["oracle_holdout_size"] == len(sets[0])
-    assert np.array_equal(picked, batches[0])  # equal accuracy: the lowest cross-entropy (the first) wins
+    assert selection.extras["oracle_holdout_size"] == len(sets[0])
+    assert np.array_equal(selection.indices, batches[0])  # equal accuracy: the lowest cross-entropy (the first) wins
 
 
 def test_same_round_same_picks(digits_context, fresh_context):
     params = dict(candidates="entropy,kmeans", holdout=60, retrain_min_steps=5)
     first, second = Oracle(**params), Oracle(**params)
-    picks = first.select(fresh_context, 12, rng(1))
-    assert np.array_equal(picks, first.select(fresh_context, 12, rng(2)))  # repeated call, other generator
+    picked = first.select(fresh_context, 12, rng(1))
+    assert np.array_equal(picked.indices, first.select(fresh_context, 12, rng(2)).indices)  # other generator
     other = digits_context.__class__(**{**fresh_context.__dict__, "_cache": {}})
-    assert np.array_equal(picks, second.select(other, 12, rng(3)))
-    assert first.round_log == pytest.approx({**second.round_log, "oracle_retrain_seconds":
-                                             first.round_log["oracle_retrain_seconds"]})
+    again = second.select(other, 12, rng(3))
+    assert np.array_equal(picked.indices, again.indices)
+    assert picked.extras == pytest.approx({**again.extras, "oracle_retrain_seconds":
+                                           picked.extras["oracle_retrain_seconds"]})
 
 
-def test_budget_above_the_pool_returns_everything_left(fresh_context):
+def test_a_holdout_larger_than_the_unlabeled_pool_is_refused(fresh_context):
     pool = fresh_context.pool
     pool.label(pool.unlabeled_indices()[:-30], 0)
-    assert sorted(Oracle(holdout=200).select(fresh_context, 30, rng())) == sorted(pool.unlabeled_indices())
     with pytest.raises(UserError, match="lower oracle.holdout"):
         Oracle(holdout=200).select(fresh_context, 10, rng())
 
@@ -171,6 +173,7 @@ def test_a_real_smoke_job_logs_the_oracle_columns():
                                                  ("retrain_min_steps", 5)))
     rows = run_job(spec, load_dataset("digits"))
     assert len(rows) == spec.rounds + 1
+    assert rows[0]["strategy_params"] == '{"candidates":"entropy,margin,kmeans","holdout":100,"retrain_min_steps":5}'
     for row in rows[1:]:
         weights = [row[f"autoal_weight_{name}"] for name in ("entropy", "margin", "kmeans")]
         assert sum(weights) in (0.0, 1.0) and set(weights) <= {0.0, 1.0}  # the winner's candidate, if any

@@ -20,7 +20,8 @@ from alscope_autoal.analysis import aggregate as agg
 from alscope_autoal.analysis import plots
 from alscope_autoal.analysis.load import load
 from alscope_autoal.cli.app import app
-from alscope_autoal.results import write_job
+from alscope_autoal.loop import params_text
+from alscope_autoal.results import read_results, write_job
 from alscope_autoal.spec import JobSpec
 
 STRATEGIES = {"random": 0.0, "entropy": 0.010, "margin": 0.020, "autoal": 0.015}  # accuracy gain per round
@@ -31,14 +32,14 @@ runner = CliRunner()
 
 
 def write_rows(out: Path, dataset: str, strategy: str, seed: int, accuracy: list[float], profile: str = "smoke",
-               extra=None, params: dict | None = None, cpu_time: bool = True) -> None:
+               extra=None, params: dict | None = None, cpu_time: bool = True, legacy_params: bool = False) -> None:
     """One job's rows as the loop writes them; `cpu_time=False` writes them as jobs did before CPU seconds were
-    recorded (wall time only)."""
+    recorded (wall time only), `legacy_params=True` with the parameters' Python repr, as before they were JSON."""
     spec = JobSpec(dataset=dataset, strategy=strategy, seed=seed, profile=profile, initial=20, query_size=10,
                    rounds=len(accuracy) - 1, strategy_params=tuple(sorted((params or {}).items())))
     rows = [{"job_id": spec.job_id, "dataset": dataset, "setting": spec.setting, "imbalance_factor": 1.0,
              "open_set_ratio": 0.0, "profile": profile, "model": "small-cnn", "strategy": strategy,
-             "strategy_params": str(spec.params) if params else "", "seed": seed, "round": r, "n_labeled": 20 + 10 * r, "n_trainable": 20 + 10 * r,
+             "strategy_params": str(spec.params) if legacy_params and params else params_text(spec.params), "seed": seed, "round": r, "n_labeled": 20 + 10 * r, "n_trainable": 20 + 10 * r,
              "accuracy": a, "balanced_accuracy": a, "macro_f1": a, "n_queried": 10 * (r > 0), "n_queried_unknown": 0,
              "selection_seconds": SELECTION.get(strategy, 0.5) * (r > 0), "train_seconds": 1.0, "eval_seconds": 0.1,
              "device": "cpu", "labeled_class_counts": [10, 10 + 10 * r]}
@@ -247,6 +248,13 @@ def test_parameter_variants_are_separate_strategies(tmp_path):
     assert result.exit_code == 0, result.output
     table = pd.read_csv(io.StringIO(result.stdout)).set_index("strategy")
     assert table["aubc_mean"].to_dict() == pytest.approx({"autoal(temperature=0.5)": 0.45, "autoal(temperature=1)": 0.5})
+
+
+def test_parameters_stored_as_json_and_as_an_older_repr_name_one_arm(tmp_path):
+    for seed, legacy in ((0, False), (1, True)):
+        write_rows(tmp_path, "digits", "autoal", seed, [0.4, 0.5], params={"temperature": 0.5}, legacy_params=legacy)
+    rows = agg.label_strategies(read_results(tmp_path))
+    assert rows.groupby("strategy")["seed"].unique().map(sorted).to_dict() == {"autoal(temperature=0.5)": [0, 1]}
 
 
 def one_line_error(args: list[str], expected: str) -> None:

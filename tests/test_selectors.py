@@ -11,7 +11,7 @@ import pytest
 from alscope_autoal.data import load_dataset
 from alscope_autoal.errors import UserError
 from alscope_autoal.loop import run_job
-from alscope_autoal.strategies import QueryContext, make_strategy
+from alscope_autoal.strategies import QueryContext, Selection, make_strategy
 from alscope_autoal.strategies.autoal.candidates import PAPER_CANDIDATES
 from alscope_autoal.strategies.selectors import (class_weights, exp4p_update, expert_probabilities, iw_accuracy,
                                                  thompson_batch)
@@ -25,9 +25,9 @@ class Planted:
         self.ranked = np.asarray(ranked, dtype=np.int64)
         self.calls = 0
 
-    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> np.ndarray:
+    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> Selection:
         self.calls += 1
-        return self.ranked[~ctx.pool.labeled_mask[self.ranked]][:budget]
+        return Selection(self.ranked[~ctx.pool.labeled_mask[self.ranked]][:budget])
 
 
 def planted(name: str, ctx: QueryContext, lists: list[list[int]], **params):
@@ -110,24 +110,25 @@ def test_without_reward_equal_experts_stay_equal():
 def test_albl_query_respects_p_min_for_random(fresh_context):
     albl = planted("albl", fresh_context, [[0, 1, 2, 3], [4, 5, 6, 7]], p_min=0.1)
     albl.log_weights = np.array([0.0, -1000.0, -1000.0])  # everything on candidate 0
-    picked = albl.select(fresh_context, 4, rng())
-    assert albl.round_log["albl_random_weight"] == pytest.approx(0.1)
-    assert albl.round_log["autoal_weight_entropy"] == pytest.approx(0.8)
+    selection = albl.select(fresh_context, 4, rng())
+    assert selection.extras["albl_random_weight"] == pytest.approx(0.1)
+    assert selection.extras["autoal_weight_entropy"] == pytest.approx(0.8)
     assert albl.pending.details["q"].min() >= 0.1 / len(fresh_context.pool.unlabeled_indices())
-    assert len(set(picked.tolist())) == 4
+    assert len(set(selection.indices.tolist())) == 4
 
 
 def test_albl_learns_once_from_a_revealed_batch_even_when_select_runs_twice(fresh_context):
     albl = planted("albl", fresh_context, [list(range(0, 10)), list(range(10, 20))])
-    picked = albl.select(fresh_context, 6, rng())
-    assert math.isnan(albl.round_log["albl_reward"])
+    selection = albl.select(fresh_context, 6, rng())
+    picked = selection.indices
+    assert math.isnan(selection.extras["albl_reward"])
     ctx = next_round(fresh_context, picked)
     first = albl.select(ctx, 6, rng(1))
-    weights, log = albl.log_weights.copy(), dict(albl.round_log)
+    weights = albl.log_weights.copy()
     second = albl.select(ctx, 6, rng(1))
     assert np.array_equal(albl.log_weights, weights)
-    assert np.array_equal(first, second)
-    assert albl.round_log == log and 0 <= log["albl_reward"] <= 1
+    assert np.array_equal(first.indices, second.indices)
+    assert first.extras == second.extras and 0 <= first.extras["albl_reward"] <= 1
     assert len(albl.queried) == 1 and np.array_equal(albl.queried[0], picked)
     assert [s.calls for s in albl.strategies] == [2, 2]  # once per round, not once per call
 
@@ -142,13 +143,13 @@ def correct_and_wrong(ctx: QueryContext, n: int) -> tuple[list[int], list[int]]:
 
 def test_albl_reward_is_iw_accuracy_of_the_round_model_on_the_queried_samples(fresh_context):
     albl = planted("albl", fresh_context, list(correct_and_wrong(fresh_context, 10)))
-    picked = albl.select(fresh_context, 10, rng())
+    picked = albl.select(fresh_context, 10, rng()).indices
     inverse_q = 1 / albl.pending.details["q"]
     ctx = next_round(fresh_context, picked)
-    albl.select(ctx, 10, rng())
+    reward = albl.select(ctx, 10, rng()).extras["albl_reward"]
     correct = (ctx.probs(picked).argmax(1) == ctx.labeled_targets(picked)).numpy().astype(float)
     expected = (correct * inverse_q).sum() / (len(ctx.pool) * albl.horizon_labels)
-    assert expected > 0 and albl.round_log["albl_reward"] == pytest.approx(expected)
+    assert expected > 0 and reward == pytest.approx(expected)
     assert albl.horizon_labels == fresh_context.profile.budget.rounds * 10
 
 
@@ -157,12 +158,12 @@ def test_albl_credits_the_reward_to_the_candidates_whose_proposals_were_drawn(fr
     proposals, so after a rewarded round the candidate with more drawn proposals gains more weight."""
     right, wrong = correct_and_wrong(fresh_context, 10)
     albl = planted("albl", fresh_context, [right, wrong])
-    picked = albl.select(fresh_context, 10, rng())
+    picked = albl.select(fresh_context, 10, rng()).indices
     unlabeled = fresh_context.pool.unlabeled_indices()
     drawn = [int(np.isin(picked, unlabeled[positions]).sum()) for positions in (right, wrong)]
-    albl.select(next_round(fresh_context, picked), 10, rng())
-    assert albl.round_log["albl_reward"] > 0 and drawn[0] != drawn[1]
-    gain = albl.round_log["autoal_weight_entropy"] - albl.round_log["autoal_weight_margin"]
+    log = albl.select(next_round(fresh_context, picked), 10, rng()).extras
+    assert log["albl_reward"] > 0 and drawn[0] != drawn[1]
+    gain = log["autoal_weight_entropy"] - log["autoal_weight_margin"]
     assert np.sign(gain) == np.sign(drawn[0] - drawn[1])
 
 
@@ -191,43 +192,43 @@ def test_tailor_skips_proposals_already_in_the_batch_and_stops_when_all_run_out(
 
 def test_tailor_fills_from_random_when_every_candidate_has_run_out(fresh_context):
     tailor = planted("tailor", fresh_context, [[0, 1], [1, 0]])
-    picked = tailor.select(fresh_context, 5, rng())
+    selection = tailor.select(fresh_context, 5, rng())
+    picked, log = selection.indices, selection.extras
     assert len(set(picked.tolist())) == 5 and not fresh_context.pool.labeled_mask[picked].any()
-    assert tailor.round_log["tailor_random_fill"] == pytest.approx(0.6)
-    log = tailor.round_log
+    assert log["tailor_random_fill"] == pytest.approx(0.6)
     assert log["autoal_weight_entropy"] + log["autoal_weight_margin"] == pytest.approx(0.4)
     assert len(tailor.pending.indices) == 2  # random fills teach the posteriors nothing
 
 
 def test_tailor_counts_the_previous_batch_once_even_when_select_runs_twice(fresh_context):
     tailor = planted("tailor", fresh_context, [list(range(0, 8)), list(range(8, 16))])
-    picked = tailor.select(fresh_context, 6, rng())
+    picked = tailor.select(fresh_context, 6, rng()).indices
     source = tailor.pending.details["source"]
     ctx = next_round(fresh_context, picked)
     labels = ctx.labeled_targets(picked).numpy()
     tailor.select(ctx, 6, rng(1))
-    tailor.select(ctx, 6, rng(1))
+    again = tailor.select(ctx, 6, rng(1))
     n_classes = ctx.n_classes
     for k in range(2):
         from_k = labels[source == k]
         assert np.array_equal(tailor.alpha[k] - 1, np.bincount(from_k, minlength=n_classes))
         assert tailor.beta[k].sum() - n_classes == len(from_k) * (n_classes - 1)
-    assert tailor.round_log["tailor_updates"] == 6.0
+    assert again.extras["tailor_updates"] == 6.0
 
 
 # ----------------------------------------------------------------------------------------------------- tcm
 
 def test_tcm_uses_typiclust_below_the_switch_and_margin_above(fresh_context):
     ctx = fresh_context  # 20 labels over 10 classes: 2 per class
-    typiclust = np.asarray(make_strategy("typiclust").select(ctx, 10, rng(4)))
-    margin = np.asarray(make_strategy("margin").select(ctx, 10, rng(4)))
+    typiclust = make_strategy("typiclust").select(ctx, 10, rng(4)).indices
+    margin = make_strategy("margin").select(ctx, 10, rng(4)).indices
     assert not np.array_equal(np.sort(typiclust), np.sort(margin))
-    tcm = make_strategy("tcm", {"switch_labels_per_class": 3})
-    assert np.array_equal(tcm.select(ctx, 10, rng(4)), typiclust)
-    assert tcm.round_log == {"tcm_typiclust": 1.0, "tcm_labels_per_class": 2.0}
-    tcm = make_strategy("tcm", {"switch_labels_per_class": 2})  # 2 per class reached: margin
-    assert np.array_equal(tcm.select(ctx, 10, rng(4)), margin)
-    assert tcm.round_log["tcm_typiclust"] == 0.0
+    low = make_strategy("tcm", {"switch_labels_per_class": 3}).select(ctx, 10, rng(4))
+    assert np.array_equal(low.indices, typiclust)
+    assert low.extras == {"tcm_typiclust": 1.0, "tcm_labels_per_class": 2.0}
+    high = make_strategy("tcm", {"switch_labels_per_class": 2}).select(ctx, 10, rng(4))  # 2 per class: margin
+    assert np.array_equal(high.indices, margin)
+    assert high.extras["tcm_typiclust"] == 0.0
 
 
 # ------------------------------------------------------------------------------------------- whole rounds
@@ -237,7 +238,7 @@ def test_same_seed_same_picks_over_two_rounds(fresh_context, name):
     def two_rounds() -> list[np.ndarray]:
         strategy, ctx, picks = make_strategy(name), fresh_context, []
         for round_ in range(2):
-            picks.append(np.asarray(strategy.select(ctx, 8, rng(round_))))
+            picks.append(strategy.select(ctx, 8, rng(round_)).indices)
             ctx = next_round(ctx, picks[-1])
         return picks
 

@@ -11,8 +11,8 @@ from alscope_autoal.cli.app import app
 from alscope_autoal.data import load_dataset
 from alscope_autoal.errors import UserError
 from alscope_autoal.loop import run_job
+from alscope_autoal.prepare import prepare
 from alscope_autoal.profiles import PROFILES
-from alscope_autoal.settings import prepare
 from alscope_autoal.strategies.params import parse_strategy_params
 from conftest import smoke_spec
 
@@ -54,6 +54,21 @@ def test_imbalanced_run_records_per_round_class_counts(digits):
 def test_strategy_params_are_parsed_and_typed():
     params = parse_strategy_params(["bald.passes=7", "probcover.delta=0.3", "bald.passes=9"], ["bald", "probcover"])
     assert params == {"bald": {"passes": 9}, "probcover": {"delta": 0.3}}
+
+
+def test_rows_store_strategy_params_as_canonical_json_and_older_reprs_still_read():
+    from alscope_autoal.analysis.aggregate import arm_name, parse_params
+    from alscope_autoal.loop import params_text
+
+    params = {"temperature": 0.5, "candidates": "entropy,margin", "hard_mask": True, "width": 16}
+    text = params_text(params)
+    assert text == '{"candidates":"entropy,margin","hard_mask":true,"temperature":0.5,"width":16}'
+    assert params_text({}) == ""
+    legacy = str(params)  # what rows held before the column was JSON
+    assert parse_params(text) == parse_params(legacy) == params
+    assert arm_name("autoal", text) == arm_name("autoal", legacy) == \
+           "autoal(candidates=entropy,margin,hard_mask=True,temperature=0.5,width=16)"
+    assert parse_params("not parameters") is None
 
 
 @pytest.mark.parametrize("item, message", [

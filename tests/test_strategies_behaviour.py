@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from torch import nn
 
-from alscope_autoal.pool import Pool
+from alscope_autoal.pool import LabelState
 from alscope_autoal.profiles import PROFILES
 from alscope_autoal.strategies import QueryContext, make_strategy
 from alscope_autoal.strategies.batchbald import BatchBALD
@@ -58,7 +58,7 @@ def synthetic(z, labeled=(), logits=None, labels=None, weight=None, dropout=0.0)
     model = LinearModel(weight, dropout).eval()
     logits = model.classifier(z).detach() if logits is None else torch.as_tensor(logits, dtype=torch.float32)
     n, c = logits.shape
-    pool = Pool(n)
+    pool = LabelState(n)
     if len(labeled):
         pool.label(np.asarray(labeled), 0)
     y = torch.zeros(n, dtype=torch.long) if labels is None else torch.as_tensor(labels)
@@ -75,7 +75,7 @@ def on_circle(degrees) -> np.ndarray:
 
 
 def pick(name: str, ctx: QueryContext, budget: int, **params) -> list[int]:
-    return sorted(np.asarray(make_strategy(name, params).select(ctx, budget, rng(0))).tolist())
+    return sorted(make_strategy(name, params).select(ctx, budget, rng(0)).indices.tolist())
 
 
 # ---- AutoAL's candidates ------------------------------------------------------------------------------------
@@ -144,7 +144,7 @@ def test_bald_prefers_disagreement_to_agreed_uncertainty():
 def test_coreset_picks_the_point_farthest_from_the_labeled_set_then_from_its_picks():
     z = [[0, 0], [1, 0], [2, 0], [6, 0], [10, 0], [11, 0]]
     ctx = synthetic(z, labeled=[0])
-    assert make_strategy("coreset").select(ctx, 2, rng(0)).tolist() == [5, 3]
+    assert make_strategy("coreset").select(ctx, 2, rng(0)).indices.tolist() == [5, 3]
 
 
 def test_badge_gradient_embedding_is_the_last_layer_gradient():
@@ -162,7 +162,7 @@ def test_badge_gradient_embedding_is_the_last_layer_gradient():
 
 def test_badge_starts_from_the_largest_gradient():
     z = np.array([[0.1, 0.0], [3.0, 2.9], [0.0, 0.2], [0.05, 0.05]])  # sample 1: large features, split vote
-    assert make_strategy("badge").select(synthetic(z), 1, rng(0)).tolist() == [1]
+    assert make_strategy("badge").select(synthetic(z), 1, rng(0)).indices.tolist() == [1]
 
 
 def test_egl_equals_the_expected_norm_of_the_last_layer_gradient():
@@ -203,9 +203,9 @@ def test_cluster_margin_takes_low_margins_from_distinct_clusters():
 def test_alfa_mix_picks_the_sample_whose_label_flips_towards_an_anchor():
     z = [[1.0, 0.0], [0.0, 1.0], [0.52, 0.48], [5.0, -5.0], [-5.0, 5.0]]  # far: margin 10 > distance to anchors
     ctx = synthetic(z, labeled=[0, 1], labels=[0, 1, 0, 0, 1])
-    strategy = make_strategy("alfa-mix")
-    assert strategy.select(ctx, 1, rng(0)).tolist() == [2]
-    assert strategy.round_log == {"alfamix_candidates": 1}  # the far samples never flip
+    selection = make_strategy("alfa-mix").select(ctx, 1, rng(0))
+    assert selection.indices.tolist() == [2]
+    assert selection.extras == {"alfamix_candidates": 1}  # the far samples never flip
 
 
 def test_alfa_mix_interpolation_stays_within_eps_and_keeps_negative_alphas():
@@ -248,7 +248,7 @@ def test_batchbald_does_not_query_a_duplicate():
     ctx = synthetic(np.zeros((8, 4)))
     ctx._cache[("mc", 20, np.arange(8).tobytes())] = mc
     assert bald_score(mc)[:3].argsort(descending=True).tolist() == [0, 1, 2]
-    assert sorted(BatchBALD(passes=20).select(ctx, 2, rng(0)).tolist()) == [0, 2]
+    assert sorted(BatchBALD(passes=20).select(ctx, 2, rng(0)).indices.tolist()) == [0, 2]
 
 
 def test_noise_stability_prefers_the_sample_on_the_decision_boundary():
@@ -352,7 +352,7 @@ def test_lfosa_avoids_unknown_samples_in_an_open_set_pool(shared_data):
     ctx = make_context(smoke_spec(open_set_ratio=0.4), n_extra_labeled=60)  # some labeled samples are unknown
     assert ctx.pool.is_unknown[ctx.pool.labeled_indices()].any()
     unknown_rate = ctx.pool.is_unknown[ctx.pool.unlabeled_indices()].mean()
-    picked = make_strategy("lfosa").select(ctx, 40, rng(0))
+    picked = make_strategy("lfosa").select(ctx, 40, rng(0)).indices
     assert ctx.pool.is_unknown[picked].mean() < unknown_rate / 2
 
 
@@ -367,7 +367,7 @@ def test_entropy_ranks_a_uniform_row_above_a_one_hot_row(probs):
     c = probs.shape[1]
     rows = np.vstack([probs, np.full(c, 1 / c), np.eye(c)[0]])
     ctx = synthetic(np.zeros((len(rows), 2)), logits=np.log(np.clip(rows, 1e-12, None)))
-    order = make_strategy("entropy").select(ctx, len(rows), rng(0)).tolist()
+    order = make_strategy("entropy").select(ctx, len(rows), rng(0)).indices.tolist()
     assert order.index(len(rows) - 2) < order.index(len(rows) - 1)
 
 
@@ -382,6 +382,6 @@ def test_permuting_the_pool_permutes_the_selection(z, seed, name):
     scores = np.sort(np.round(ctx.probs(np.arange(len(z))).numpy(), 6), axis=1)
     if len(np.unique(scores, axis=0)) < len(z) or len(np.unique(np.round(z, 6), axis=0)) < len(z):
         return  # ties are broken at random, so only tie-free pools are permutation-equivariant
-    picked = make_strategy(name).select(ctx, 3, rng(1))
-    picked_perm = make_strategy(name).select(ctx_perm, 3, rng(1))
+    picked = make_strategy(name).select(ctx, 3, rng(1)).indices
+    picked_perm = make_strategy(name).select(ctx_perm, 3, rng(1)).indices
     assert sorted(perm[picked_perm].tolist()) == sorted(picked.tolist())

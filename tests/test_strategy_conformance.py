@@ -2,34 +2,32 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import pytest
 
-from alscope_autoal.strategies import STRATEGIES, make_strategy
+from alscope_autoal.strategies import STRATEGIES, Selection, make_strategy
 from conftest import rng
 
 ALL = STRATEGIES.names()
 
 
 def select(ctx, name: str, budget: int, seed: int = 0) -> np.ndarray:
-    return np.asarray(make_strategy(name).select(ctx, budget, rng(seed)))
+    return make_strategy(name).select(ctx, budget, rng(seed)).indices
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_returns_budget_unique_unlabeled_indices(fresh_context, name):
-    picked = select(fresh_context, name, 15)
+def test_returns_budget_unique_unlabeled_indices_and_numeric_extras(fresh_context, name):
+    selection = make_strategy(name).select(fresh_context, 15, rng())
+    assert isinstance(selection, Selection) and isinstance(selection.indices, np.ndarray)
+    picked = selection.indices
     assert len(picked) == 15
     assert len(np.unique(picked)) == 15
     assert not fresh_context.pool.labeled_mask[picked].any()
     assert picked.dtype.kind in "iu"
-
-
-@pytest.mark.parametrize("name", ALL)
-def test_budget_larger_than_pool_returns_whole_pool(fresh_context, name):
-    pool = fresh_context.pool
-    pool.label(pool.unlabeled_indices()[:-7], 0)  # leave 7 unlabeled
-    picked = select(fresh_context, name, 20)
-    assert sorted(picked) == sorted(pool.unlabeled_indices())
+    for key, value in selection.extras.items():  # each becomes a numeric column of the round's row
+        assert isinstance(key, str) and isinstance(value, numbers.Real) and not isinstance(value, bool), (key, value)
 
 
 @pytest.mark.parametrize("name", ALL)

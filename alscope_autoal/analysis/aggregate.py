@@ -10,7 +10,9 @@ set and is scored on the same test set (docs/protocol.md, "Seeds and pairing"), 
 from __future__ import annotations
 
 import ast
+import json
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -77,16 +79,25 @@ def aubc(n_labeled: np.ndarray, accuracy: np.ndarray) -> float:
 
 
 def parse_params(params: str) -> dict | None:
-    """A stored `strategy_params` text ("{'temperature': 0.5}") as a dict; None when it is not one."""
+    """A stored `strategy_params` text ('{"temperature":0.5}', JSON) as a dict; None when it is not one."""
     try:
-        parsed = ast.literal_eval(params)
-    except (ValueError, SyntaxError):
-        return None
+        parsed = json.loads(params)
+    except ValueError:
+        parsed = parse_legacy_params(params)
     return parsed if isinstance(parsed, dict) else None
 
 
+def parse_legacy_params(params: str) -> Any:
+    """Results written before `strategy_params` held JSON store the parameters' Python repr
+    ("{'temperature': 0.5}"); they stay readable. None when the text is neither."""
+    try:
+        return ast.literal_eval(params)
+    except (ValueError, SyntaxError):
+        return None
+
+
 def arm_name(strategy: str, params: str, variant: str = "") -> str:
-    """'autoal' with params "{'temperature': 0.5}" -> 'autoal(temperature=0.5)'; an ablation variant's job is
+    """'autoal' with params '{"temperature":0.5}' -> 'autoal(temperature=0.5)'; an ablation variant's job is
     named by its variant instead: 'autoal(K=3)'."""
     if variant:
         return f"{strategy}({variant})"

@@ -8,11 +8,12 @@ from typing import Any
 from ..errors import UserError
 from ..registry import Registry
 from ..roles import ORACLES  # noqa: F401  (strategies that are ceilings, never ranked)
-from .base import QueryContext, ScoreStrategy, Strategy, top_k
+from .base import QueryContext, ScoreStrategy, Selection, Strategy, select_or_all, top_k
 from .baselines import RandomSampling
 from .uncertainty import EntropySampling, LeastConfidence, MarginSampling
 
-__all__ = ["STRATEGIES", "QueryContext", "ScoreStrategy", "Strategy", "make_strategy", "top_k"]
+__all__ = ["STRATEGIES", "QueryContext", "ScoreStrategy", "Selection", "Strategy", "make_strategy", "select_or_all",
+           "top_k"]
 
 STRATEGIES: Registry[type] = Registry("strategy")
 STRATEGIES.add("random", RandomSampling, "uniform random sampling: the reference")

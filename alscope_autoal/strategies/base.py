@@ -1,19 +1,20 @@
 """The query-strategy protocol, the per-round context strategies read, and the shared top-k selection.
 
-A strategy reads the context and returns pool indices; it never trains the task model or changes the pool
-(the loop does both). Score-based strategies only compute scores and call `top_k`.
+A strategy reads the context and returns a `Selection`: pool indices and the numbers it reports about the round;
+it never trains the task model or changes the pool (the loop does both). Score-based strategies only compute
+scores and call `top_k`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Mapping, Protocol
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..pool import Pool
+from ..pool import LabelState
 from ..profiles import Profile
 from ..training import ImageSpec, forward_pool, normalise
 
@@ -71,7 +72,7 @@ class QueryContext:
     """
 
     model: nn.Module
-    pool: Pool
+    pool: LabelState
     x: torch.Tensor  # every pool image, uint8 (N, C, H, W)
     y: torch.Tensor  # ground truth of the pool; read it only through `labeled_targets`
     spec: ImageSpec
@@ -137,10 +138,32 @@ class QueryContext:
         return normalise(self.x[torch.as_tensor(indices)].to(self.device), self.spec)
 
 
-class Strategy(Protocol):
-    """Pick `budget` unlabeled pool indices. Must not change `ctx.pool` or train `ctx.model`."""
+@dataclass(frozen=True)
+class Selection:
+    """What one `select` call returns: the picked pool indices, and the numbers the strategy reports about this
+    choice (e.g. ProbCover's radius), which become extra columns of the round's row."""
 
-    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> np.ndarray: ...
+    indices: np.ndarray
+    extras: Mapping[str, float] = field(default_factory=dict)
+
+
+class Strategy(Protocol):
+    """Pick `budget` unlabeled pool indices. Must not change `ctx.pool` or train `ctx.model`.
+
+    `budget` is always below the number of unlabeled samples: a budget that covers them all leaves nothing to
+    choose, and callers then take them all without asking the strategy (the loop, `select_or_all`).
+    """
+
+    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> Selection: ...
+
+
+def select_or_all(strategy: Strategy, ctx: QueryContext, budget: int, rng: np.random.Generator) -> Selection:
+    """`strategy.select`, or every unlabeled sample (no extras) when `budget` covers them all. Strategies that
+    query other strategies (AutoAL's candidates on L_val, the oracle, albl, tailor) call them through this."""
+    unlabeled = ctx.pool.unlabeled_indices()
+    if budget >= len(unlabeled):
+        return Selection(unlabeled)
+    return strategy.select(ctx, budget, rng)
 
 
 def top_k(scores: np.ndarray | torch.Tensor, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -164,6 +187,6 @@ class ScoreStrategy:
     def scores(self, ctx: QueryContext, candidates: np.ndarray) -> torch.Tensor:
         raise NotImplementedError
 
-    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> np.ndarray:
+    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> Selection:
         candidates = ctx.pool.unlabeled_indices()
-        return candidates[top_k(self.scores(ctx, candidates), budget, rng)]
+        return Selection(candidates[top_k(self.scores(ctx, candidates), budget, rng)])

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import QueryContext
+from .base import QueryContext, Selection
 
 
 class RandomSampling:
-    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> np.ndarray:
+    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> Selection:
         candidates = ctx.pool.unlabeled_indices()
-        return rng.choice(candidates, size=min(budget, len(candidates)), replace=False)
+        return Selection(rng.choice(candidates, size=budget, replace=False))

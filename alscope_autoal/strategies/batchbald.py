@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError
-from .base import QueryContext, top_k
+from .base import QueryContext, Selection, top_k
 from .chunked import chunk_size
 from .mc_dropout import bald_score
 from .uncertainty import entropy
@@ -71,16 +71,14 @@ class BatchBALD:
         candidates = defaults["candidates"] if self.candidates is None else self.candidates
         return candidates, PRECISIONS[self.precision or defaults["precision"]]
 
-    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> np.ndarray:
+    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> Selection:
         candidates = ctx.pool.unlabeled_indices()
-        if budget >= len(candidates):
-            return candidates
         size, dtype = self.settings(ctx.profile)
         mc = ctx.mc_probs(candidates, self.passes).to(ctx.device, dtype)  # (K, N, C)
         shortlist = self.shortlist(mc, max(size, budget) if size else 0, rng)
         if shortlist is not None:
             mc, candidates = mc[:, torch.as_tensor(shortlist, device=mc.device)], candidates[shortlist]
-        return candidates[self.greedy(mc, budget, rng)]
+        return Selection(candidates[self.greedy(mc, budget, rng)])
 
     @staticmethod
     def shortlist(mc: torch.Tensor, size: int, rng: np.random.Generator) -> np.ndarray | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .base import QueryContext
+from .base import QueryContext, Selection
 from .chunked import (count_within, euclidean_distance_to, kmeans, knn_mean_distance, nearest, nearest_other_label,
                       sq_norms)
 from .diversity import fill_up
@@ -38,10 +38,8 @@ class TypiClust:
         eligible = eligible if len(eligible) else np.flatnonzero(sizes > 0)
         return eligible[np.lexsort((-sizes[eligible], labeled_counts[eligible]))]
 
-    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> np.ndarray:
+    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> Selection:
         unlabeled = ctx.pool.unlabeled_indices()
-        if budget >= len(unlabeled):
-            return unlabeled
         z = unit_embeddings(ctx)
         k = min(len(ctx.pool.labeled_indices()) + budget, self.max_clusters, len(z))
         _, assign, _ = kmeans(z, k, rng, self.iters)
@@ -61,7 +59,7 @@ class TypiClust:
             best = int(members[int(torch.argmax(typicality))])
             picked.append(best)
             free[best] = False
-        return fill_up(np.asarray(picked, dtype=np.int64), len(ctx.pool), budget, rng, allowed=unlabeled)
+        return Selection(fill_up(np.asarray(picked, dtype=np.int64), len(ctx.pool), budget, rng, allowed=unlabeled))
 
 
 class ProbCover:
@@ -80,13 +78,10 @@ class ProbCover:
         finite = d_other[torch.isfinite(d_other)]
         return float(torch.quantile(finite.double(), 1 - self.purity)) if len(finite) else 2.0
 
-    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> np.ndarray:
+    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> Selection:
         unlabeled = ctx.pool.unlabeled_indices()
-        if budget >= len(unlabeled):
-            return unlabeled
         z = unit_embeddings(ctx)
         delta = self.delta if self.delta is not None else self.choose_delta(z, ctx.n_classes, rng)
-        self.round_log = {"probcover_delta": delta}
         r2 = delta * delta
         labeled = torch.as_tensor(ctx.pool.labeled_indices(), device=z.device)
         covered = (nearest(z, z[labeled])[0] < r2).cpu().numpy()
@@ -105,5 +100,5 @@ class ProbCover:
             new_rows = torch.as_tensor(new, dtype=torch.long, device=z.device)
             degree[near] -= count_within(z[near], z[new_rows], r2, x_norms=norms[near])
             degree[cur] = -1
-        self.round_log["probcover_coverage"] = float(covered.mean())
-        return fill_up(np.asarray(picked, dtype=np.int64), len(ctx.pool), budget, rng, allowed=unlabeled)
+        picked = fill_up(np.asarray(picked, dtype=np.int64), len(ctx.pool), budget, rng, allowed=unlabeled)
+        return Selection(picked, {"probcover_delta": delta, "probcover_coverage": float(covered.mean())})

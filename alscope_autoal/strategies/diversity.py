@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import QueryContext
+from .base import QueryContext, Selection
 from .chunked import closest_member_per_cluster, euclidean_distance_to, k_center_greedy, kmeans, nearest
 
 
@@ -29,24 +29,21 @@ class KMeansSampling:
     def __init__(self, iters: int = 10):
         self.iters = iters
 
-    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> np.ndarray:
+    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> Selection:
         candidates = ctx.pool.unlabeled_indices()
-        k = min(budget, len(candidates))
-        if k == len(candidates):
-            return candidates
         x = ctx.embeddings(candidates).float().to(ctx.device)
-        _, assign, dist = kmeans(x, k, rng, self.iters)
-        picked = closest_member_per_cluster(assign, dist, k)
-        return candidates[fill_up(picked, len(candidates), k, rng)]
+        _, assign, dist = kmeans(x, budget, rng, self.iters)
+        picked = closest_member_per_cluster(assign, dist, budget)
+        return Selection(candidates[fill_up(picked, len(candidates), budget, rng)])
 
 
 class CoreSet:
     """Core-set by k-center greedy (Sener & Savarese 2018): repeatedly query the unlabeled sample farthest (in
     embedding space) from the labeled set and everything queried so far."""
 
-    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> np.ndarray:
+    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> Selection:
         candidates = ctx.pool.unlabeled_indices()
         x = ctx.embeddings(candidates).float().to(ctx.device)
         covered = ctx.embeddings(ctx.pool.labeled_indices()).float().to(ctx.device)
         min_dist, _ = nearest(x, covered)
-        return candidates[k_center_greedy(euclidean_distance_to(x), min_dist, budget, rng)]
+        return Selection(candidates[k_center_greedy(euclidean_distance_to(x), min_dist, budget, rng)])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .base import QueryContext, ScoreStrategy
+from .base import QueryContext, ScoreStrategy, Selection
 from .chunked import DistanceTo, kmeans_pp, sq_norms
 
 
@@ -37,14 +37,12 @@ class BADGE:
     """Batch Active learning by Diverse Gradient Embeddings (Ash et al. 2020): k-means++ seeding on the
     gradient embeddings, starting from the largest-norm one as the authors' code does. Memory: O(N (C + d))."""
 
-    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> np.ndarray:
+    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> Selection:
         candidates = ctx.pool.unlabeled_indices()
-        if budget >= len(candidates):
-            return candidates
         a = badge_factors(ctx.probs(candidates).float().to(ctx.device))
         h = ctx.embeddings(candidates).float().to(ctx.device)
         first = int(torch.argmax(sq_norms(a) * sq_norms(h)))
-        return candidates[kmeans_pp(factored_distance_to(a, h), len(candidates), budget, rng, first=first)]
+        return Selection(candidates[kmeans_pp(factored_distance_to(a, h), len(candidates), budget, rng, first=first)])
 
 
 def expected_gradient_length(probs: torch.Tensor, features: torch.Tensor) -> torch.Tensor:

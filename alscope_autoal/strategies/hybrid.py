@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
 
-from .base import QueryContext, top_k
+from .base import QueryContext, Selection, top_k
 from .uncertainty import margin_score
 
 
@@ -22,17 +22,15 @@ class ClusterMargin:
     def __init__(self, ratio: float = 10.0, max_candidates: int = 5000):
         self.ratio, self.max_candidates = ratio, max_candidates
 
-    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> np.ndarray:
+    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> Selection:
         candidates = ctx.pool.unlabeled_indices()
-        if budget >= len(candidates):
-            return candidates
         n_margin = int(min(max(self.ratio * budget, budget), self.max_candidates, len(candidates)))
         shortlist = candidates[top_k(margin_score(ctx.probs(candidates)), n_margin, rng)]
         if n_margin <= budget:
-            return shortlist[:budget]
+            return Selection(shortlist[:budget])
         z = ctx.embeddings(shortlist).double().numpy()
         clusters = fcluster(linkage(z, method="average"), t=budget, criterion="maxclust")
-        return shortlist[round_robin(clusters, budget, rng)]
+        return Selection(shortlist[round_robin(clusters, budget, rng)])
 
 
 def round_robin(clusters: np.ndarray, budget: int, rng: np.random.Generator) -> np.ndarray:

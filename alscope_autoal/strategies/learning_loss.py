@@ -23,7 +23,7 @@ from ..models import build_model
 from ..models.resnet import BasicBlock
 from ..seeds import derive_seed
 from ..training import augment, batches, make_optimizer, normalise, seeded
-from .base import QueryContext, top_k
+from .base import QueryContext, Selection, top_k
 
 
 def building_blocks(model: nn.Module) -> list[nn.Module]:
@@ -128,10 +128,8 @@ class LearningLoss:
             out.append(lpm(capture.take()).float().cpu())
         return torch.cat(out)
 
-    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> np.ndarray:
+    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> Selection:
         candidates = ctx.pool.unlabeled_indices()
-        if budget >= len(candidates):
-            return candidates
         model, lpm, capture = self.train_joint(ctx)
         scores = self.predicted_loss(ctx, model, lpm, capture, candidates)
-        return candidates[top_k(scores, budget, rng)]
+        return Selection(candidates[top_k(scores, budget, rng)])

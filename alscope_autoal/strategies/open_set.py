@@ -21,7 +21,7 @@ from sklearn.mixture import GaussianMixture
 
 from ..seeds import derive_seed
 from ..training import forward_pool, train_model
-from .base import QueryContext, top_k
+from .base import QueryContext, Selection, top_k
 
 
 def known_posterior(mav: np.ndarray, seed: int) -> np.ndarray:
@@ -45,14 +45,11 @@ def lfosa_scores(logits: torch.Tensor, unknown_class: int, seed: int) -> np.ndar
 
 
 class LfOSA:
-    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> np.ndarray:
+    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> Selection:
         candidates = ctx.pool.unlabeled_indices()
-        if budget >= len(candidates):
-            return candidates
         labeled = ctx.pool.labeled_indices()
         y = ctx.labeled_targets(labeled).clone()
         y[y < 0] = ctx.n_classes  # queried unknown-class samples form the extra class
-        self.round_log = {"lfosa_labeled_unknown": int((y == ctx.n_classes).sum())}
         spec = replace(ctx.spec, n_classes=ctx.n_classes + 1)
         seed = derive_seed(ctx.seed, "lfosa-detector", ctx.round)
         x_lab = ctx.x[torch.as_tensor(labeled, device=ctx.x.device)]
@@ -60,4 +57,5 @@ class LfOSA:
         logits, _ = forward_pool(detector, ctx.x[torch.as_tensor(candidates, device=ctx.x.device)], spec,
                                  ctx.device, ctx.profile.eval_batch_size)
         scores = lfosa_scores(logits, ctx.n_classes, int(rng.integers(2**31)))
-        return candidates[top_k(scores, budget, rng)]
+        return Selection(candidates[top_k(scores, budget, rng)],
+                         {"lfosa_labeled_unknown": int((y == ctx.n_classes).sum())})

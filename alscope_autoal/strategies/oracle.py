@@ -21,11 +21,11 @@ import torch
 from torch.nn import functional as F
 
 from ..errors import UserError
-from ..pool import Pool
+from ..pool import LabelState
 from ..seeds import derive_seed
 from ..training import forward_pool, train_model
 from .autoal.candidates import build_candidates, parse_candidates
-from .base import QueryContext
+from .base import QueryContext, Selection, select_or_all
 
 RANDOM_SOURCE = "random"  # the source of the batches drawn uniformly from the pool
 REST_OF_POOL = "rest"  # holdout value: score on the unlabeled samples in none of the round's batches
@@ -42,7 +42,7 @@ def pool_without(ctx: QueryContext, excluded: np.ndarray) -> tuple[QueryContext,
     sample it keeps. Candidates pick from it exactly as from the real pool (same model, labeled set and seeds)
     but cannot pick, count or cluster an excluded sample."""
     members = np.setdiff1d(np.arange(len(ctx.pool)), excluded)
-    pool = Pool(len(members), ctx.pool.is_unknown[members])
+    pool = LabelState(len(members), ctx.pool.is_unknown[members])
     pool.labeled_round = ctx.pool.labeled_round[members].copy()
     view = dataclasses.replace(ctx, pool=pool, x=ctx.x[torch.as_tensor(members, device=ctx.x.device)],
                                y=ctx.y[torch.as_tensor(members)], _cache={})
@@ -72,7 +72,6 @@ class Oracle:
         schedule = {"epochs": retrain_epochs, "min_steps": retrain_min_steps}
         self.schedule = {key: whole_number(f"retrain_{key}", value, 0)
                          for key, value in schedule.items() if value is not None}
-        self.round_log: dict[str, Any] = {}
         self._holdout: np.ndarray | None = None
         self._holdout_job: tuple | None = None
 
@@ -80,27 +79,22 @@ class Oracle:
         """Pool samples this strategy sets aside and never queries (bench checks the pool can spare them)."""
         return self.holdout_size or 0
 
-    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> np.ndarray:
+    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> Selection:
         """`rng` is not used: every draw comes from streams seeded by the job and the round, so repeated calls
         for one round give the same picks."""
-        self.round_log = {}
-        unlabeled = ctx.pool.unlabeled_indices()
-        if budget >= len(unlabeled):
-            return unlabeled  # nothing to choose between
         held_out = self.holdout(ctx, budget) if self.holdout_size else np.empty(0, dtype=np.int64)
         batches, sources = self.draw_batches(ctx, held_out, budget)
         scored_on = held_out if self.holdout_size else self.rest_of_pool(ctx, batches)
         t0 = time.perf_counter()
         scores = self.score_batches(ctx, batches, scored_on)
         best = max(range(len(batches)), key=lambda i: scores[i])  # the first of equal scores: deterministic
-        self.round_log = {
+        return Selection(batches[best], {
             "oracle_best_batch": best,
             **{f"autoal_weight_{name}": float(sources[best] == name) for name in self.candidates},
             "oracle_holdout_accuracy": scores[best][0],
             "oracle_holdout_size": len(scored_on),
             "oracle_retrain_seconds": time.perf_counter() - t0,
-        }
-        return batches[best]
+        })
 
     def holdout(self, ctx: QueryContext, budget: int) -> np.ndarray:
         """The held-out split, drawn at the job's first select (seeded by the job), minus any sample labeled since."""
@@ -142,7 +136,7 @@ class Oracle:
         batches, sources = [], []
         for name, strategy in list(zip(self.candidates, self.strategies))[:self.batches]:
             own = np.random.default_rng(derive_seed(ctx.seed, "oracle-candidate", name, ctx.round))
-            batches.append(members[np.asarray(strategy.select(view, budget, own), dtype=np.int64)])
+            batches.append(members[np.asarray(select_or_all(strategy, view, budget, own).indices, dtype=np.int64)])
             sources.append(name)
         selectable = view.pool.unlabeled_indices()
         for m in range(len(batches), self.batches):

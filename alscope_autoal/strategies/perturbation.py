@@ -11,7 +11,7 @@ import torch
 from torch.nn import functional as F
 
 from ..training import forward_pool
-from .base import QueryContext
+from .base import QueryContext, Selection
 from .chunked import (chunk_size, closest_member_per_cluster, euclidean_distance_to, k_center_greedy, kmeans,
                       sq_norms)
 from .diversity import fill_up
@@ -68,10 +68,8 @@ class ALFAMix:
                     out[start:start + step] |= (head(mixed).argmax(1) != pred).cpu()
         return out
 
-    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> np.ndarray:
+    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> Selection:
         candidates = ctx.pool.unlabeled_indices()
-        if budget >= len(candidates):
-            return candidates
         z = ctx.embeddings(candidates).float()
         anchors = class_anchors(ctx)
         ctx.model.eval()
@@ -80,13 +78,13 @@ class ALFAMix:
         while eps < 1.0 and int(changed.sum()) <= budget:
             eps += self.alpha_step
             changed |= self.changes(ctx, z, anchors, eps)
-        self.round_log = {"alfamix_candidates": int(changed.sum())}
         picked = np.flatnonzero(changed.numpy())
         if len(picked) > budget:
             feats = F.normalize(z[torch.as_tensor(picked)], dim=1)
             _, assign, dist = kmeans(feats, budget, rng)
             picked = picked[closest_member_per_cluster(assign, dist, budget)]
-        return candidates[fill_up(picked, len(candidates), budget, rng)]
+        return Selection(candidates[fill_up(picked, len(candidates), budget, rng)],
+                         {"alfamix_candidates": int(changed.sum())})
 
 
 class NoiseStability:
@@ -124,9 +122,9 @@ class NoiseStability:
             out[:, draw * c:(draw + 1) * c] = (torch.softmax(logits, 1) - base) / base.norm(dim=1, keepdim=True)
         return out
 
-    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> np.ndarray:
+    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> Selection:
         candidates = ctx.pool.unlabeled_indices()
         gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
         feats = self.deviations(ctx, candidates, gen).to(ctx.device)
         from_clean_output = sq_norms(feats)  # squared distance to the zero deviation, the first centre
-        return candidates[k_center_greedy(euclidean_distance_to(feats), from_clean_output, budget, rng)]
+        return Selection(candidates[k_center_greedy(euclidean_distance_to(feats), from_clean_output, budget, rng)])

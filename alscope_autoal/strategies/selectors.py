@@ -21,7 +21,7 @@ import numpy as np
 from ..errors import UserError
 from ..seeds import derive_seed
 from .autoal.candidates import RoundCache, build_candidates, parse_candidates
-from .base import QueryContext, top_k
+from .base import QueryContext, Selection, select_or_all, top_k
 
 
 def pool_state(ctx: QueryContext) -> tuple:
@@ -48,7 +48,6 @@ class CandidateSelector:
     def __init__(self, candidates: str | Sequence[str] | None, candidate_params: dict | None):
         self.candidates = parse_candidates(candidates, minimum=2, who=self.who)
         self.strategies = build_candidates(self.candidates, candidate_params)
-        self.round_log: dict[str, float] = {}
         self.pending: QueriedBatch | None = None  # the last batch queried, until it is learned from
         self.learned: dict[str, float] = {}  # what the learn step of the current pool state logged
         self._learned_state: tuple | None = None
@@ -58,8 +57,8 @@ class CandidateSelector:
         """Each candidate's `budget` picks in the order it returns them, from its own seeded stream; computed
         once per pool state and budget."""
         def compute() -> list[np.ndarray]:
-            return [np.asarray(strategy.select(ctx, budget, np.random.default_rng(
-                derive_seed(ctx.seed, self.who, name, ctx.round))), dtype=np.int64)
+            return [np.asarray(select_or_all(strategy, ctx, budget, np.random.default_rng(
+                derive_seed(ctx.seed, self.who, name, ctx.round))).indices, dtype=np.int64)
                 for name, strategy in zip(self.candidates, self.strategies)]
 
         return self._cache.get(ctx, budget, "proposals", compute)
@@ -161,20 +160,16 @@ class ALBL(CandidateSelector):
             n_experts = len(self.log_weights)
             self.p_min = min(math.sqrt(math.log(n_experts) / (n_experts * self.horizon_labels)), 1 / n_experts)
 
-    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> np.ndarray:
-        self.round_log = {}
+    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> Selection:
         self.plan(ctx, budget)
         self.learn_once(ctx)
         p = expert_probabilities(self.log_weights, self.p_min)
-        self.round_log = self.log(p)
         unlabeled = ctx.pool.unlabeled_indices()
-        if budget >= len(unlabeled):
-            return unlabeled
         advice = self.advice(ctx, budget, unlabeled)
         q = advice @ p
         drawn = gumbel_top(q, budget, rng)
         self.pending = QueriedBatch(ctx.round, unlabeled[drawn], {"q": q[drawn], "advice": advice[drawn], "p": p})
-        return unlabeled[drawn]
+        return Selection(unlabeled[drawn], self.log(p))
 
     def advice(self, ctx: QueryContext, budget: int, unlabeled: np.ndarray) -> np.ndarray:
         """(|U|, N) advice over U: each candidate uniform over its picks, random uniform over U."""
@@ -265,23 +260,18 @@ class TAILOR(CandidateSelector):
         self.alpha: np.ndarray | None = None  # (K, C), set at the first select when C is known
         self.beta: np.ndarray | None = None
 
-    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> np.ndarray:
-        self.round_log = {}
+    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> Selection:
         if self.alpha is None:
             self.alpha = np.ones((len(self.candidates), ctx.n_classes))
             self.beta = np.ones((len(self.candidates), ctx.n_classes))
         self.learn_once(ctx)
         unlabeled = ctx.pool.unlabeled_indices()
         v = class_weights(self.labeled_counts(ctx))
-        if budget >= len(unlabeled):
-            self.round_log = self.log(v, [], len(unlabeled))
-            return unlabeled
         picked, source = thompson_batch(self.proposals(ctx, budget), self.alpha, self.beta, v, budget, rng)
         fill = rng.choice(np.setdiff1d(unlabeled, picked), budget - len(picked), replace=False)
         indices = np.concatenate([np.asarray(picked, dtype=np.int64), fill.astype(np.int64)])
         self.pending = QueriedBatch(ctx.round, indices[:len(picked)], {"source": np.asarray(source)})
-        self.round_log = self.log(v, source, budget)
-        return indices
+        return Selection(indices, self.log(v, source, budget))
 
     @staticmethod
     def labeled_counts(ctx: QueryContext) -> np.ndarray:
@@ -327,10 +317,10 @@ class TCM:
         self.switch_labels_per_class = switch_labels_per_class
         self.typiclust = make_strategy("typiclust", typiclust_params)
         self.margin = make_strategy("margin")
-        self.round_log: dict[str, float] = {}
 
-    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> np.ndarray:
+    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> Selection:
         per_class = len(ctx.pool.trainable_indices()) / ctx.n_classes
         low_budget = per_class < self.switch_labels_per_class
-        self.round_log = {"tcm_typiclust": float(low_budget), "tcm_labels_per_class": float(per_class)}
-        return (self.typiclust if low_budget else self.margin).select(ctx, budget, rng)
+        phase = (self.typiclust if low_budget else self.margin).select(ctx, budget, rng)
+        return Selection(phase.indices, {**phase.extras, "tcm_typiclust": float(low_budget),
+                                         "tcm_labels_per_class": float(per_class)})

@@ -21,7 +21,7 @@ from torch.nn import functional as F
 
 from ..seeds import derive_seed
 from ..training import normalise, seeded
-from .base import QueryContext, top_k
+from .base import QueryContext, Selection, top_k
 
 SIDE = 32
 
@@ -130,10 +130,8 @@ class VAAL:
             out.append(torch.sigmoid(disc(mu).squeeze(1)).float().cpu())
         return torch.cat(out)
 
-    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> np.ndarray:
+    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> Selection:
         candidates = ctx.pool.unlabeled_indices()
-        if budget >= len(candidates):
-            return candidates
         vae, disc = self.train(ctx, ctx.pool.labeled_indices(), candidates,
                                derive_seed(ctx.seed, "vaal", ctx.round))
-        return candidates[top_k(-self.labeled_probability(ctx, vae, disc, candidates), budget, rng)]
+        return Selection(candidates[top_k(-self.labeled_probability(ctx, vae, disc, candidates), budget, rng)])

@@ -17,10 +17,10 @@ import torch
 from scipy.stats import rankdata
 
 from ...errors import UserError
-from ...pool import Pool
+from ...pool import LabelState
 from ...roles import SELECTORS
 from ...seeds import derive_seed
-from ..base import QueryContext, ScoreStrategy
+from ..base import QueryContext, ScoreStrategy, select_or_all
 
 THRESHOLDS = ("shared", "per-strategy")
 
@@ -67,7 +67,8 @@ def pick_matrix(ctx: QueryContext, strategies: Sequence, names: Sequence[str], b
     position[unlabeled] = np.arange(len(unlabeled))
     matrix = torch.zeros(len(unlabeled), len(strategies))
     for k, (name, strategy) in enumerate(zip(names, strategies)):
-        picks = np.asarray(strategy.select(ctx, budget, np.random.default_rng(derive_seed(seed, "candidate", name))))
+        own = np.random.default_rng(derive_seed(seed, "candidate", name))
+        picks = np.asarray(select_or_all(strategy, ctx, budget, own).indices)
         matrix[torch.as_tensor(position[picks]), k] = 1.0
         if counter is not None:
             counter[name] = counter.get(name, 0) + 1
@@ -116,7 +117,7 @@ def simulated_context(ctx: QueryContext, fit: np.ndarray, val: np.ndarray) -> tu
     unlabeled pool sample, so no candidate can read a label it should not.
     """
     members = np.sort(np.concatenate([fit, val]))
-    pool = Pool(len(members))
+    pool = LabelState(len(members))
     pool.label(np.searchsorted(members, np.sort(fit)), 0)
     index = torch.as_tensor(members, device=ctx.x.device)
     sub = QueryContext(ctx.model, pool, ctx.x[index], ctx.y[torch.as_tensor(members)], ctx.spec, ctx.profile,

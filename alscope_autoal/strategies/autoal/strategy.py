@@ -18,7 +18,7 @@ from torch import nn
 from ...errors import UserError
 from ...seeds import derive_seed
 from ...training import normalise
-from ..base import QueryContext, top_k
+from ..base import QueryContext, Selection, top_k
 from .candidates import (THRESHOLDS, RoundCache, build_candidates, candidate_matrix, parse_candidates,
                          pick_matrix, simulated_context)
 from .networks import BACKBONES
@@ -70,9 +70,9 @@ class Vote(CandidateVote):
     def __init__(self, candidates: str | Sequence[str] | None = None, candidate_params: dict | None = None):
         super().__init__(candidates, candidate_params)
 
-    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> np.ndarray:
+    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> Selection:
         unlabeled = ctx.pool.unlabeled_indices()
-        return unlabeled[top_k(self.pool_matrix(ctx, budget).sum(1), budget, rng)]
+        return Selection(unlabeled[top_k(self.pool_matrix(ctx, budget).sum(1), budget, rng)])
 
 
 class VoteRandom(CandidateVote):
@@ -82,11 +82,11 @@ class VoteRandom(CandidateVote):
     def __init__(self, candidates: str | Sequence[str] | None = None, candidate_params: dict | None = None):
         super().__init__(candidates, candidate_params)
 
-    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> np.ndarray:
+    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> Selection:
         unlabeled = ctx.pool.unlabeled_indices()
         matrix = self.pool_matrix(ctx, budget)
         weights = torch.from_numpy(rng.random(matrix.shape)).float()
-        return unlabeled[top_k((matrix * weights).sum(1), budget, rng)]
+        return Selection(unlabeled[top_k((matrix * weights).sum(1), budget, rng)])
 
 
 class AutoAL(CandidateVote):
@@ -148,7 +148,6 @@ class AutoAL(CandidateVote):
         given = dict(backbone=backbone, width=width, pretrain_steps=pretrain_steps, search_steps=search_steps,
                      pretrain_epochs=pretrain_epochs, search_epochs=search_epochs, batch_size=batch_size, lr=lr)
         self.schedule = {k: v for k, v in given.items() if v is not None}
-        self.round_log: dict[str, Any] = {}
         self.last_search: SearchOutcome | None = None
 
     def config(self, ctx: QueryContext, n_fit: int, n_val: int, ratio: float) -> SearchConfig:
@@ -179,9 +178,8 @@ class AutoAL(CandidateVote):
         fit, val, hold = (np.sort(part) for part in parts)
         return fit, val, hold
 
-    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> np.ndarray:
+    def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> Selection:
         t0 = time.perf_counter()
-        self.round_log = {}
         unlabeled = ctx.pool.unlabeled_indices()
         fit, val, hold = self.split(ctx)
         ratio = self.ratio(budget, len(unlabeled))
@@ -192,15 +190,14 @@ class AutoAL(CandidateVote):
         t2 = time.perf_counter()
         scores, shares = self.final_scores(ctx, outcome, unlabeled, pool_picks)
         picked = unlabeled[top_k(scores, budget, rng)]
-        self.round_log = {
+        return Selection(picked, {
             **{f"autoal_weight_{name}": float(w) for name, w in zip(self.candidates, shares)},
             "autoal_candidate_seconds": timer["candidates"], "autoal_search_seconds": timer["search"],
             "autoal_query_seconds": time.perf_counter() - t2,
             "autoal_searchnet_grad_norm": outcome.grad_norm if outcome else float("nan"),
             "autoal_objective_start": outcome.objective_start if outcome else float("nan"),
             "autoal_objective_end": outcome.objective_end if outcome else float("nan"),
-        }
-        return picked
+        })
 
     def search_matrix(self, ctx: QueryContext, budget: int) -> torch.Tensor:
         """The candidate matrix on U that the trained SearchNet weighs (the votes' 0/1 matrix when shared)."""

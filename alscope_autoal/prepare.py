@@ -1,4 +1,5 @@
-"""Data settings (ALScope's): the standard split, a long-tailed pool, and an open-set pool.
+"""A dataset prepared for a job's data setting (ALScope's): the standard split, a long-tailed pool, or an open-set
+pool, and the initial labeled set.
 
 Everything here depends only on (dataset, setting, seed), never on the strategy, so every strategy of one
 repetition sees the same pool, the same test set and the same initial labeled set (paired comparisons).
