@@ -92,12 +92,12 @@ def run(args: argparse.Namespace) -> None:
 
 
 def markdown(frame) -> str:
-    """A pipe table (pandas' to_markdown needs the optional tabulate package)."""
+    """The frame with its index as a pipe table, floats to 4 decimals."""
+    from alscope_autoal.analysis.render_tables import pipe_table
+
     frame = frame.reset_index()
     cell = lambda v: f"{v:.4f}" if isinstance(v, float) else str(v)  # noqa: E731
-    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in values) + " |" for values in frame.itertuples(index=False)]
-    return "\n".join(lines)
+    return pipe_table(list(frame.columns), ([cell(v) for v in values] for values in frame.itertuples(index=False)))
 
 
 def cpu_seconds(out: Path):
@@ -114,8 +114,7 @@ def report(out: Path) -> str:
     """The side-by-side table (Markdown) of every finished job in `out`."""
     import pandas as pd
 
-    from alscope_autoal.analysis.aggregate import JOB_KEYS, label_strategies
-    from alscope_autoal.metrics import per_job
+    from alscope_autoal.analysis.aggregate import JOB_KEYS, label_strategies, per_job
     from alscope_autoal.results import read_results
 
     rows = read_results(out)

@@ -79,14 +79,16 @@ def queries(ctx, budget: int) -> tuple[dict[str, set], list[str]]:
 
 
 def table(picked: dict[str, set], candidates: list[str]) -> str:
+    from alscope_autoal.analysis.render_tables import pipe_table
+
     jaccard = lambda a, b: len(a & b) / len(a | b)  # noqa: E731
-    lines = ["| query | overlap with vote | overlap with margin | candidates picking each sample (mean) |",
-             "|---|---|---|---|"]
+    rows = []
     for name, chosen in picked.items():
         agreement = np.mean([sum(s in picked[c] for c in candidates) for s in chosen])
-        lines.append(f"| {name} | {jaccard(chosen, picked['vote']):.2f} | {jaccard(chosen, picked['margin']):.2f}"
-                     f" | {agreement:.2f} |")
-    return "\n".join(lines)
+        rows.append([name, f"{jaccard(chosen, picked['vote']):.2f}", f"{jaccard(chosen, picked['margin']):.2f}",
+                     f"{agreement:.2f}"])
+    return pipe_table(["query", "overlap with vote", "overlap with margin", "candidates picking each sample (mean)"],
+                      rows)
 
 
 def main(argv: list[str] | None = None) -> None:

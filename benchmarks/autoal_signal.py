@@ -73,13 +73,15 @@ def one_state(args: argparse.Namespace, seed: int, extra: int) -> dict:
 
 
 def render(states: list[dict]) -> str:
-    lines = ["| seed | labels | best batch (held-out acc %) | " + " | ".join(
-        f"{s}: trusts (its rank), Spearman" for s in SEARCHES) + " |", "|---|---|---|" + "---|" * len(SEARCHES)]
+    from alscope_autoal.analysis.render_tables import pipe_table
+
+    header = ["seed", "labels", "best batch (held-out acc %)", *(f"{s}: trusts (its rank), Spearman" for s in SEARCHES)]
+    rows = []
     for st in states:
         best = max(st["worth"], key=st["worth"].get)
-        cells = [f"{st[s]['trusted']} ({st[s]['trusted_rank']}), {st[s]['spearman']:+.2f}" for s in SEARCHES]
-        lines.append(f"| {st['seed']} | {st['labeled']} | {best} ({100 * st['worth'][best]:.1f}) | "
-                     + " | ".join(cells) + " |")
+        rows.append([st["seed"], st["labeled"], f"{best} ({100 * st['worth'][best]:.1f})",
+                     *(f"{st[s]['trusted']} ({st[s]['trusted_rank']}), {st[s]['spearman']:+.2f}" for s in SEARCHES)])
+    lines = [pipe_table(header, rows)]
     for s in SEARCHES:
         rho = np.nanmean([st[s]["spearman"] for st in states])
         rank = np.mean([st[s]["trusted_rank"] for st in states])

@@ -89,18 +89,22 @@ def one_seed(args: argparse.Namespace, seed: int) -> dict:
 def main(argv: list[str] | None = None) -> None:
     import torch
 
+    from alscope_autoal.analysis.render_tables import pipe_row, pipe_rule
+
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     scoring = "the rest of the pool" if args.holdout == "rest" else f"{args.holdout} held-out pool samples"
     print(f"{args.dataset}: the oracle's first look-ahead, scored on {scoring}\n")
-    print("| seed | scored on / test samples | Spearman(scoring set, test) | kept (its test acc %) | "
-          "best on test (acc %) | test acc range % |")
-    print("|---|---|---|---|---|---|")
-    for seed in (int(s) for s in args.seeds.split(",")):
+    header = ["seed", "scored on / test samples", "Spearman(scoring set, test)", "kept (its test acc %)",
+              "best on test (acc %)", "test acc range %"]
+    print(pipe_row(header))
+    print(pipe_rule(len(header)))
+    for seed in (int(s) for s in args.seeds.split(",")):  # one line per seed as it finishes
         r = one_seed(args, seed)
-        print(f"| {seed} | {r['scored_on']} / {r['tested_on']} | {r['spearman']:+.2f} | {r['kept']} ({100 * r['kept_test']:.1f}) | "
-              f"{r['best_test_source']} ({100 * r['best_test']:.1f}) | "
-              f"{100 * min(r['test']):.1f}-{100 * max(r['test']):.1f} |", flush=True)
+        print(pipe_row([seed, f"{r['scored_on']} / {r['tested_on']}", f"{r['spearman']:+.2f}",
+                        f"{r['kept']} ({100 * r['kept_test']:.1f})",
+                        f"{r['best_test_source']} ({100 * r['best_test']:.1f})",
+                        f"{100 * min(r['test']):.1f}-{100 * max(r['test']):.1f}"]), flush=True)
 
 
 if __name__ == "__main__":

@@ -105,20 +105,22 @@ def marked_arms(mark: str) -> dict[str, set[str]]:
 
 
 def render(dataset: str, rows, table, marked: set[str] = frozenset()) -> list[str]:
+    from alscope_autoal.analysis.render_tables import pipe_table
+
     profile = ", ".join(sorted(rows.profile.unique()))
     budget = rows.groupby("round").n_labeled.mean()
     seeds = ", ".join(str(s) for s in sorted(rows.seed.unique()))
     lines = [f"### {dataset} (profile {profile}; {int(budget.iloc[0])} to {int(budget.iloc[-1])} labels, "
-             f"{rows['round'].max()} rounds; seeds {seeds})", "",
-             "| strategy | AUBC (%) | AUBC per seed | share of oracle gain (%) | CPU s per job | CPU vs entropy |",
-             "|---|---|---|---|---|---|"]
+             f"{rows['round'].max()} rounds; seeds {seeds})", ""]
+    cells = []
     for name, r in table.iterrows():
         shown = "**oracle** (ceiling)" if name == "oracle" else name
         shown += " †" if name in marked else ""
         share = "" if name == "oracle" or r.oracle_share != r.oracle_share else f"{100 * r.oracle_share:.0f}"
-        lines.append(f"| {shown} | {100 * r.aubc:.1f} ± {100 * r.aubc_std:.1f} | {r.per_seed} | {share} | "
-                     f"{r.cpu_s:.0f} | {r.cpu_vs_entropy:.2f} |")
-    return lines + [""]
+        cells.append([shown, f"{100 * r.aubc:.1f} ± {100 * r.aubc_std:.1f}", r.per_seed, share, f"{r.cpu_s:.0f}",
+                      f"{r.cpu_vs_entropy:.2f}"])
+    header = ["strategy", "AUBC (%)", "AUBC per seed", "share of oracle gain (%)", "CPU s per job", "CPU vs entropy"]
+    return lines + [pipe_table(header, cells), ""]
 
 
 def targets(tables: dict) -> list[str]:

@@ -109,7 +109,7 @@ def write_tables(out: Path, profile: str) -> None:
 
 def print_plan(chosen: list, baselines: tuple[str, ...], specs: list, out: Path, options) -> None:
     """The dry run: each variant and its candidates, the jobs to run and those done, and the time they should take."""
-    from alscope_autoal.ablation import estimate
+    from alscope_autoal.analysis.ablation import estimate
     from alscope_autoal.runner import split_done
     from alscope_autoal.runner.sweep import local_slots
 

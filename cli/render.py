@@ -10,8 +10,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from alscope_autoal.roles import display_name
-
 
 class LogConsole(Console):
     """A console that wraps long lines only on a terminal: piped or redirected, each message (and a command to
@@ -71,18 +69,15 @@ class ProgressReporter:
         self.progress.advance(self.jobs)
 
 
-def mean_std(mean: float, std: float, scale: float = 100) -> str:
-    return f"{mean * scale:.1f}" + ("" if pd.isna(std) else f" ± {std * scale:.1f}")
-
-
 def summary_table(summary: pd.DataFrame) -> Table:
-    table = Table(title="Summary (accuracy in %, mean ± std over seeds)")
-    for column in ["dataset", "setting", "profile", "strategy"]:
-        table.add_column(column)
-    for column in ["seeds", "final accuracy", "AUBC", "selection s per job"]:
-        table.add_column(column, justify="right")
-    for row in summary.itertuples():
-        table.add_row(row.dataset, row.setting, row.profile, display_name(row.strategy), str(row.n_seeds),
-                      mean_std(row.final_accuracy_mean, row.final_accuracy_std), mean_std(row.aubc_mean, row.aubc_std),
-                      f"{row.selection_seconds_mean:.2f}")
+    """`analysis.report.bench_summary` drawn for the terminal."""
+    from alscope_autoal.analysis.render_tables import column_is_text
+    from alscope_autoal.analysis.report import bench_summary
+
+    shown = bench_summary(summary)
+    table = Table(title=shown.title)
+    for column in shown.cells.columns:
+        table.add_column(column, justify="left" if column_is_text(shown, column) else "right")
+    for values in shown.cells.itertuples(index=False):
+        table.add_row(*values)
     return table

@@ -45,6 +45,7 @@ def ablated(tmp_path_factory):
     return out, result.output, list(CountingReporter.totals)
 
 
+@pytest.mark.slow
 def test_ablate_writes_table_and_figure(ablated):
     out, output, _ = ablated
     for ext in ("md", "csv", "tex", "png"):
@@ -57,10 +58,12 @@ def test_ablate_writes_table_and_figure(ablated):
     assert "K=2 hard-mask: candidates entropy,margin; hard_mask=True" in output
 
 
+@pytest.mark.slow
 def test_all_variants_run_as_one_sweep_with_one_progress_total(ablated):
     assert ablated[2] == [len(VARIANTS)]  # one sweep_started call, for every job of every variant
 
 
+@pytest.mark.slow
 def test_table_is_in_percent_names_the_profile_and_writes_n_1(ablated):
     out = ablated[0]
     text = (out / "ablation.md").read_text()
@@ -75,6 +78,7 @@ def test_table_is_in_percent_names_the_profile_and_writes_n_1(ablated):
 
 
 @pytest.mark.parametrize("fmt, ext", [("md", "md"), ("csv", "csv"), ("latex", "tex")])
+@pytest.mark.slow
 def test_report_ablation_rebuilds_the_table_from_the_folder(ablated, fmt, ext):
     out = ablated[0]
     result = CliRunner().invoke(app, ["report", str(out), "--ablation", "--format", fmt])
@@ -82,6 +86,7 @@ def test_report_ablation_rebuilds_the_table_from_the_folder(ablated, fmt, ext):
     assert result.stdout == (out / f"ablation.{ext}").read_text()
 
 
+@pytest.mark.slow
 def test_plot_ablation_redraws_the_figure_from_the_folder(ablated, tmp_path):
     result = CliRunner().invoke(app, ["plot", str(ablated[0]), "--ablation", "--format", "png", "--out",
                                       str(tmp_path)])
@@ -89,6 +94,7 @@ def test_plot_ablation_redraws_the_figure_from_the_folder(ablated, tmp_path):
     assert (tmp_path / "ablation.png").read_bytes() == (ablated[0] / "ablation.png").read_bytes()
 
 
+@pytest.mark.slow
 def test_two_seeds_show_the_spread_instead_of_n_1(ablated, tmp_path):
     out = tmp_path / "two-seeds"
     shutil.copytree(ablated[0] / JOBS_DIR, out / JOBS_DIR)
@@ -101,6 +107,7 @@ def test_two_seeds_show_the_spread_instead_of_n_1(ablated, tmp_path):
     assert "n = 1" not in result.stdout and result.stdout.count(" ± ") >= 3 * len(VARIANTS)
 
 
+@pytest.mark.slow
 def test_report_ablation_refuses_a_folder_without_variants(ablated, tmp_path):
     out = tmp_path / "baseline-only"
     (out / JOBS_DIR).mkdir(parents=True)
@@ -123,6 +130,7 @@ def test_dry_run_prints_the_plan_and_runs_nothing(tmp_path):
     assert not (out / JOBS_DIR).exists()
 
 
+@pytest.mark.slow
 def test_dry_run_estimates_from_the_finished_jobs_of_the_folder(ablated):
     result = CliRunner().invoke(app, [*ABLATE, "--out", str(ablated[0]), "--seeds", "2", "--dry-run"])
     assert result.exit_code == 0, result.output

@@ -22,6 +22,7 @@ def smoke_run(tmp_path_factory):
     return out, result
 
 
+@pytest.mark.slow
 def test_bench_writes_one_file_per_job_with_protocol_columns(smoke_run):
     out, result = smoke_run
     assert result.exit_code == 0, result.output
@@ -37,6 +38,7 @@ def test_bench_writes_one_file_per_job_with_protocol_columns(smoke_run):
     assert "Summary" in result.output and "entropy" in result.output
 
 
+@pytest.mark.slow
 def test_provenance_is_in_the_footer(smoke_run):
     out, _ = smoke_run
     meta = read_metadata(next((out / "jobs").glob("*.parquet")))
@@ -46,6 +48,7 @@ def test_provenance_is_in_the_footer(smoke_run):
     assert meta["torch_threads"] >= 1  # CPU results are bit-identical only under the same thread count
 
 
+@pytest.mark.slow
 def test_rerun_skips_finished_jobs(smoke_run):
     out, _ = smoke_run
     before = {p.name: p.stat().st_mtime_ns for p in (out / "jobs").glob("*.parquet")}
@@ -55,6 +58,7 @@ def test_rerun_skips_finished_jobs(smoke_run):
     assert {p.name: p.stat().st_mtime_ns for p in (out / "jobs").glob("*.parquet")} == before
 
 
+@pytest.mark.slow
 def test_a_corrupt_result_file_is_redone(smoke_run, tmp_path):
     out, _ = smoke_run
     victim = next((out / "jobs").glob("*.parquet"))
@@ -95,6 +99,7 @@ def test_bad_input_is_one_line_exit_2(args, expected, tmp_path):
     assert "Traceback" not in result.output
 
 
+@pytest.mark.slow
 def test_candidates_reach_every_candidate_mixer_and_a_strategy_param_wins(tmp_path):
     result = runner.invoke(app, ["bench", "--profile", "smoke", "--rounds", "1", "--strategies", "vote,autoal",
                                  "--candidates", "entropy,margin", "--strategy-param",
@@ -119,6 +124,7 @@ def test_missing_data_dir_for_shared_dataset(tmp_path):
     assert result.exit_code == 2 and "medmnist/organamnist.npz" in result.output
 
 
+@pytest.mark.slow
 def test_shared_organamnist_runs_from_the_command_line(shared_data, tmp_path):
     result = runner.invoke(app, ["bench", "--datasets", "organamnist", "--data-dir", str(shared_data),
                                  "--profile", "smoke", "--strategies", "margin", "--rounds", "1",

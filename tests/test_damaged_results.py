@@ -143,6 +143,7 @@ def test_status_counts_a_damaged_job_as_not_done_and_names_the_file(tmp_path):
     assert {job["state"] for job in as_json["jobs"] if job["job_id"] == specs[1].job_id} == {"damaged"}
 
 
+@pytest.mark.slow
 def test_bench_moves_a_damaged_file_aside_and_reruns_its_job(tmp_path):
     out = tmp_path / "results"
     assert runner.invoke(app, [*SMOKE, "--out", str(out)]).exit_code == 0

@@ -29,6 +29,7 @@ def test_digits_is_embedded_and_split_is_fixed():
     ("organamnist", (34561, 6491, 17778), 11, 1),
     ("breastmnist", (546, 78, 156), 2, 1),
 ])
+@pytest.mark.slow
 def test_shared_medmnist(shared_data, name, sizes, n_classes, channels):
     data = load_dataset(name, shared_data)
     assert (len(data.train_y), len(data.val_y), len(data.test_y)) == sizes
@@ -38,6 +39,7 @@ def test_shared_medmnist(shared_data, name, sizes, n_classes, channels):
 
 
 @pytest.mark.parametrize("name", ["mnist", "fashionmnist"])
+@pytest.mark.slow
 def test_shared_idx_sets(shared_data, name):
     data = load_dataset(name, shared_data)
     assert data.train_x.shape == (60000, 1, 28, 28) and data.test_x.shape == (10000, 1, 28, 28)
@@ -61,6 +63,7 @@ def rebuilt_cifar10(shared_data) -> Path:
     return target
 
 
+@pytest.mark.slow
 def test_shared_cifar10_rebuilt_from_jpeg(shared_data):
     """The rebuilt copy fails torchvision's MD5 table; the loader reads it and records a fingerprint instead."""
     data = load_dataset("cifar10", rebuilt_cifar10(shared_data))

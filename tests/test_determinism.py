@@ -35,6 +35,7 @@ def rows_of(out) -> pd.DataFrame:
     return rows.sort_values(["job_id", "round"]).reset_index(drop=True)
 
 
+@pytest.mark.slow
 def test_the_switch_is_recorded_and_changes_no_cpu_number(tmp_path):
     specs = [resolve(smoke_spec(strategy, rounds=1)) for strategy in ("margin", "batchbald")]
     on = run_sweep(specs, tmp_path / "on", options=RunOptions(workers=2, threads=1))  # worker processes
@@ -118,6 +119,7 @@ def test_batchbald_bad_parameters(params, words):
         BatchBALD(**params)
 
 
+@pytest.mark.slow
 def test_gpu_check_tiny_runs_on_cpu_and_checks_determinism(tmp_path):
     env = os.environ | {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu_check.py"), "--tiny", "--json",

@@ -36,6 +36,7 @@ def test_preprocess_resizes_greys_to_rgb_and_normalises_like_imagenet():
 
 
 @pytest.mark.parametrize("name", IMAGE_ENCODERS)
+@pytest.mark.slow
 def test_random_weights_of_the_architecture_embed_deterministically(tmp_path, images, name):
     info = ENCODERS.get(name)
     encoder = info.build(tmp_path, False, 0)
@@ -63,6 +64,7 @@ def test_a_corrupt_weights_file_is_a_one_line_error(tmp_path, monkeypatch):
     assert "\n" not in str(err.value)
 
 
+@pytest.mark.slow
 def test_image_set_embedded_and_cached_with_random_resnet50(tmp_path: Path):
     write_medmnist(tmp_path, "breastmnist", 1, 2, sizes=(4, 2, 3))
     data = embedded_dataset("breastmnist", "resnet50", tmp_path, random_seed=0)
@@ -72,6 +74,7 @@ def test_image_set_embedded_and_cached_with_random_resnet50(tmp_path: Path):
     assert folder.name == "resnet50-seed0" and (folder / "meta.json").is_file()
 
 
+@pytest.mark.slow
 def test_colour_images_through_dinov2(tmp_path: Path):
     write_svhn(tmp_path, n_train=2, n_test=1)
     data = embedded_dataset("svhn", "dinov2-s14", tmp_path, random_seed=1)

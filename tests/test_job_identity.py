@@ -59,6 +59,7 @@ def test_the_job_id_covers_the_profile_budget_and_autoal_schedule(monkeypatch):
     assert resolve(smoke_spec("random", dataset="breastmnist")) == breast  # ... not other datasets' budgets
 
 
+@pytest.mark.slow
 def test_editing_settings_reruns_exactly_the_affected_jobs(tmp_path, monkeypatch):
     out = tmp_path / "results"
     first = runner.invoke(app, [*BENCH, "--strategies", "random,autoal", "--out", str(out)])

@@ -74,6 +74,7 @@ def fresh_linear(linear_context) -> QueryContext:
     return QueryContext(c.model, c.pool.copy(), c.x, c.y, c.spec, c.profile, c.device, c.round, c.seed)
 
 
+@pytest.mark.slow
 def test_minilm_is_all_minilm_l6_v2(tmp_path):
     """The sentence-transformers documentation's example: these three sentences' cosine similarities."""
     encoder = ENCODERS.get("minilm").build(tmp_path, False, None)
@@ -87,6 +88,7 @@ def test_minilm_is_all_minilm_l6_v2(tmp_path):
     assert sims[1, 2].item() == pytest.approx(0.1411, abs=1e-3)
 
 
+@pytest.mark.slow
 def test_length_batching_keeps_each_text_its_own_embedding(tmp_path):
     encoder = ENCODERS.get("minilm").build(tmp_path, False, None)
     texts = ["short .", "a much longer sentence with many more words than the first one has ."] * 40 + ["mid one ."]
@@ -95,6 +97,7 @@ def test_length_batching_keeps_each_text_its_own_embedding(tmp_path):
     assert np.allclose(together[[0, 1, -1]], alone, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_embeddings_are_cached_once_and_fingerprinted(mr_root):
     data = embedded_dataset("mr", "minilm", mr_root)
     folders = [f for f in (mr_root / CACHE_DIR / "mr").iterdir() if f.is_dir()]
@@ -113,6 +116,7 @@ def copy_with_cache(mr_root: Path, tmp_path: Path) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_changed_dataset_file_refuses_the_cache(mr_root, tmp_path):
     root = copy_with_cache(mr_root, tmp_path)
     pos = root / "text" / "MR" / "rt-polarity.pos"
@@ -122,6 +126,7 @@ def test_changed_dataset_file_refuses_the_cache(mr_root, tmp_path):
     assert "\n" not in str(err.value)
 
 
+@pytest.mark.slow
 def test_damaged_cache_file_is_named_never_reused(mr_root, tmp_path):
     root = copy_with_cache(mr_root, tmp_path)
     npy = next((root / CACHE_DIR / "mr").glob("minilm-*/train.npy"))
@@ -131,6 +136,7 @@ def test_damaged_cache_file_is_named_never_reused(mr_root, tmp_path):
         embedded_dataset("mr", "minilm", root)
 
 
+@pytest.mark.slow
 def test_cache_without_meta_is_recomputed(mr_root, tmp_path):
     root = copy_with_cache(mr_root, tmp_path)
     folder = next((root / CACHE_DIR / "mr").glob("minilm-*"))
@@ -142,6 +148,7 @@ def test_cache_without_meta_is_recomputed(mr_root, tmp_path):
 
 
 @pytest.mark.parametrize("name", STRATEGIES.names())
+@pytest.mark.slow
 def test_every_strategy_runs_on_embeddings(fresh_linear, name):
     """The strategy conformance checks, on the linear profile's context."""
     before = fresh_linear.pool.labeled_round.copy()
@@ -154,6 +161,7 @@ def test_every_strategy_runs_on_embeddings(fresh_linear, name):
     assert np.array_equal(make_strategy(name).select(again, 12, rng(3)).indices, picked)
 
 
+@pytest.mark.slow
 def test_linear_job_runs_and_records_the_encoder(mr_root):
     spec = resolve(linear_spec("entropy"))
     rows, meta = compute_job(spec, mr_root)
@@ -177,6 +185,7 @@ def test_autoal_uses_mlps_on_embeddings():
     assert strategy_defaults("autoal", PROFILES.get("linear"))["backbone"] == "mlp"
 
 
+@pytest.mark.slow
 def test_job_data_refuses_a_text_set_without_encoder(mr_root):
     with pytest.raises(UserError, match="text dataset: it needs an encoder"):
         job_data(JobSpec("mr", "random", 0, "cpu", 20, 10, 2), mr_root)
@@ -190,6 +199,7 @@ def test_job_data_refuses_a_text_set_without_encoder(mr_root):
     (["--datasets", "mr", "--profile", "linear", "--encoder", "minilm2"], "did you mean 'minilm'"),
     (["--datasets", "mr", "--profile", "cpu", "--encoder", "minilm"], "--encoder needs --profile linear"),
 ])
+@pytest.mark.slow
 def test_bench_mistakes_are_one_line_errors(mr_root, tmp_path, args, message):
     result = CliRunner().invoke(app, ["bench", *args, "--data-dir", str(mr_root), "--out", str(tmp_path / "r")])
     assert result.exit_code == 2, result.output
@@ -206,6 +216,7 @@ def test_missing_image_weights_say_how_to_get_them(tmp_path, monkeypatch):
     assert not (tmp_path / CACHE_DIR).exists() or not any((tmp_path / CACHE_DIR).rglob("*.npy"))
 
 
+@pytest.mark.slow
 def test_bench_linear_end_to_end(mr_root, tmp_path):
     out = tmp_path / "r"
     result = CliRunner().invoke(app, ["bench", "--datasets", "mr", "--profile", "linear", "--encoder", "minilm",

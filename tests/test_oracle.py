@@ -168,6 +168,7 @@ def test_cli_refuses_before_any_job_runs(tmp_path, param, expected):
     assert not (tmp_path / "out" / "jobs").exists()
 
 
+@pytest.mark.slow
 def test_a_real_smoke_job_logs_the_oracle_columns():
     spec = smoke_spec("oracle", strategy_params=(("candidates", "entropy,margin,kmeans"), ("holdout", 100),
                                                  ("retrain_min_steps", 5)))

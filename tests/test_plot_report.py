@@ -201,6 +201,7 @@ def test_report_formats_mark_the_best(folder, tmp_path):
     assert written.exit_code == 0 and written.stdout == "" and "label efficiency" in out.read_text()
 
 
+@pytest.mark.slow
 def test_plot_writes_every_figure_and_prints_where(folder, tmp_path):
     result = runner.invoke(app, ["plot", str(folder), "--out", str(tmp_path), "--format", "png,pdf", "--dpi", "40",
                                  "--strategies", "autoal,entropy", "--datasets", "digits"])
@@ -214,6 +215,7 @@ def test_plot_writes_every_figure_and_prints_where(folder, tmp_path):
     assert "skipped autoal_weights" in without_autoal.stderr
 
 
+@pytest.mark.slow
 def test_real_smoke_run_plots_and_reports(smoke_run):
     an = load(smoke_run)
     assert plots.candidate_weights(an) is None  # no AutoAL here: that figure is skipped

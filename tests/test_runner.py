@@ -57,6 +57,7 @@ def autoal(log: Path, *args: str) -> subprocess.Popen:
                                 stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
 
 
+@pytest.mark.slow
 def test_sigkill_mid_sweep_then_rerun_gives_the_uninterrupted_rows(tmp_path, uninterrupted):
     out = tmp_path / "results"
     log = tmp_path / "stderr.txt"
@@ -78,6 +79,7 @@ def test_sigkill_mid_sweep_then_rerun_gives_the_uninterrupted_rows(tmp_path, uni
     pd.testing.assert_frame_equal(rows, uninterrupted)
 
 
+@pytest.mark.slow
 def test_two_processes_writing_results_at_once_lose_nothing(tmp_path):
     specs = [JobSpec("digits", "random", seed, "smoke", 20, 10, 1).canonical() for seed in range(60)]
     ctx = mp.get_context("spawn")
@@ -109,6 +111,7 @@ def failing_sweep(tmp_path_factory):
     return out, (good, bad, blocked), outcome
 
 
+@pytest.mark.slow
 def test_a_failing_job_is_recorded_and_the_others_finish(failing_sweep):
     out, (good, bad, blocked), outcome = failing_sweep
     assert set(outcome.failed) == {bad.job_id, blocked.job_id}
@@ -118,6 +121,7 @@ def test_a_failing_job_is_recorded_and_the_others_finish(failing_sweep):
     assert record["spec"]["initial"] == 5000 and "Traceback" in record["traceback"]
 
 
+@pytest.mark.slow
 def test_status_counts_done_failed_and_pending(failing_sweep):
     out, (good, bad, blocked), _ = failing_sweep
     pending = smoke("margin")
@@ -134,6 +138,7 @@ def test_status_counts_done_failed_and_pending(failing_sweep):
         (out / "sweeps" / "extra.json").unlink()
 
 
+@pytest.mark.slow
 def test_dry_run_lists_jobs_to_run_and_done_and_runs_nothing(failing_sweep):
     out, (good, *_), _ = failing_sweep
     before = sorted(os.listdir(out / "jobs"))
@@ -144,6 +149,7 @@ def test_dry_run_lists_jobs_to_run_and_done_and_runs_nothing(failing_sweep):
     assert sorted(os.listdir(out / "jobs")) == before
 
 
+@pytest.mark.slow
 def test_retry_failed_reruns_exactly_the_failed_jobs(failing_sweep, tmp_path):
     source, (good, bad, blocked), _ = failing_sweep
     out = tmp_path / "copy"
@@ -201,6 +207,7 @@ def test_more_workers_than_cores_is_one_warning_line(tmp_path, monkeypatch):
                        "the sweep runs slower; leave out --workers for one job per core"]
 
 
+@pytest.mark.slow
 def test_default_results_do_not_depend_on_the_number_of_workers(tmp_path, monkeypatch):
     """The default run (one worker per core: 2 spawned workers here) and --workers 1 (in this process, where torch
     is first set to 2 threads, as an unset thread count would leave it on a multi-core machine) give the same rows,
@@ -240,6 +247,7 @@ def test_threads_option_sets_the_thread_count_the_results_record(tmp_path):
     assert meta["torch_threads"] == 2
 
 
+@pytest.mark.slow
 def test_a_spawned_worker_gets_its_gpu_and_thread_count_before_torch_loads():
     ctx = mp.get_context("spawn")
     answers = ctx.Queue()

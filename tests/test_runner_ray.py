@@ -22,6 +22,7 @@ def comparable(out):
     return rows.sort_values(["job_id", "round"]).reset_index(drop=True)
 
 
+@pytest.mark.slow
 def test_ray_gives_the_rows_of_the_local_runner_and_records_failures(tmp_path):
     specs = [smoke_spec(strategy, rounds=1) for strategy in ("random", "entropy", "margin")]
     bad = smoke_spec("random", rounds=1, initial=5000)

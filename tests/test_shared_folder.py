@@ -47,6 +47,7 @@ def jobs_run(log: Path) -> int:
     return int(found[-1])
 
 
+@pytest.mark.slow
 def test_two_sweeps_started_together_run_every_job_exactly_once(tmp_path):
     out = tmp_path / "results"
     logs = [tmp_path / "pool.txt", tmp_path / "here.txt"]
@@ -71,6 +72,7 @@ def wait_for_claim(out: Path, process: subprocess.Popen, log: Path) -> Path:
     raise AssertionError(f"no claim appeared: {log.read_text()}")
 
 
+@pytest.mark.slow
 def test_a_claim_left_by_a_sigkilled_sweep_is_taken_over(tmp_path):
     out, log = tmp_path / "results", tmp_path / "stderr.txt"
     grid = ["--profile", "smoke", "--rounds", "2", "--strategies", "margin", "--workers", "1", "--out", str(out)]

@@ -346,7 +346,7 @@ def test_lfosa_ranks_likely_known_samples_first_and_predicted_unknowns_last():
     assert scores[:3].min() > 0.9 and scores[3:6].max() < 0.1 and scores[6] == -1
 
 
-def test_lfosa_avoids_unknown_samples_in_an_open_set_pool(shared_data):
+def test_lfosa_avoids_unknown_samples_in_an_open_set_pool():
     from conftest import make_context, smoke_spec
 
     ctx = make_context(smoke_spec(open_set_ratio=0.4), n_extra_labeled=60)  # some labeled samples are unknown

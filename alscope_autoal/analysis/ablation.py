@@ -5,20 +5,29 @@ Each row of an ablation variant's job carries the variant's name (`variant`), so
 candidates and any other AutoAL parameters are read back from the stored `strategy_params`. Arms without a variant
 (the baselines) follow the variants. The numbers come from the same `Analysis` as every other table and figure, and
 the table is written by the report's writers (`render_tables`).
+
+`autoal ablate --dry-run` takes its time estimate from here too: the CPU time per round of the folder's finished
+jobs, else figures measured on digits.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from matplotlib.figure import Figure
 
 from ..errors import UserError
+from ..results import JOBS_DIR, read_results_and_damage
 from . import aggregate as agg
 from .load import Analysis
 from .render_tables import latex, markdown
 from .report import COLUMNS, Column, Table, clock_note, mean_std, ranked_best, with_panel
+
+if TYPE_CHECKING:
+    from ..spec import JobSpec
 
 PERCENT = 100
 FILE_STEM = "ablation"  # `autoal ablate` writes ablation.md, .csv, .tex and .png into its --out folder
@@ -172,3 +181,84 @@ def write(an: Analysis, out_dir: Path, dpi: int = 200) -> list[Path]:
     paths.append(out_dir / f"{FILE_STEM}.png")
     figure(an).savefig(paths[-1], dpi=dpi)
     return paths
+
+
+# CPU seconds per trained round (a job trains rounds + 1 times) of one job on digits at the profile's budget, one
+# torch thread: autoal (the paper's 7 candidates) and, for every other strategy, the mean of random and entropy.
+# Measured on the project's 2-core development machine under load (CPU time is what a job costs whatever else runs;
+# its wall time is that divided by the share of a core it gets):
+#   smoke: autoal bench --datasets digits --strategies random,entropy,autoal --profile smoke --threads 1
+#          --workers 1 --out OUT, then the rows' *_cpu_seconds summed per job (1 seed, 2 rounds: autoal 1.13 s per
+#          job, random 0.55 s, entropy 0.65 s);
+#   cpu:   python benchmarks/autoal.py --dataset digits --data-dir ../shared/data --seeds 0,1,2 --threads 1
+#          --strategies (random, entropy, autoal and others) --out OUT, its OUT/cpu_seconds.csv (3 seeds, 11 rounds:
+#          autoal 75.7 s per job, random 29.3 s, entropy 31.9 s).
+# Fewer candidates cost autoal less, so the autoal figure errs long for small K.
+MEASURED_ROUND_CPU_SECONDS = {
+    "smoke": {"autoal": 0.38, "other": 0.20},
+    "cpu": {"autoal": 6.9, "other": 2.8},
+}
+MEASURED_ON = "digits"
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """How long the unfinished jobs should take: summed CPU seconds, and wall seconds on `workers` workers."""
+    jobs: int
+    cpu_seconds: float
+    wall_seconds: float
+    workers: int
+    basis: str  # what the figures come from, in words
+    unknown: int = 0  # jobs with nothing to base an estimate on (left out of the sums)
+
+
+def estimate(to_run: list[JobSpec], out_dir: Path, workers: int) -> Estimate:
+    """Per job: CPU seconds per round of finished jobs of the same arm (else strategy) and dataset in `out_dir`,
+    else the measured figure of its profile; times its rounds + 1. Wall time assumes the workers stay busy."""
+    recorded = recorded_round_seconds(Path(out_dir))
+    per_job, sources = [], set()
+    for spec in to_run:
+        seconds, source = round_seconds(spec, recorded)
+        per_job.append(None if seconds is None else seconds * (spec.rounds + 1))
+        sources.add(source)
+    known = [s for s in per_job if s is not None]
+    workers = max(1, min(workers, len(to_run)))
+    return Estimate(len(to_run), sum(known), sum(known) / workers, workers, basis_text(sources - {None}, out_dir),
+                    len(per_job) - len(known))
+
+
+def round_seconds(spec: JobSpec, recorded: dict[str, dict[tuple, float]]) -> tuple[float | None, str | None]:
+    for by, name in [("arm", spec.arm), ("strategy", spec.strategy)]:
+        seconds = recorded.get(by, {}).get((spec.dataset, spec.profile, name))
+        if seconds is not None:
+            return seconds, "recorded"
+    measured = MEASURED_ROUND_CPU_SECONDS.get(spec.profile)
+    if measured is None:
+        return None, None
+    return measured["autoal" if spec.strategy == "autoal" else "other"], "measured"
+
+
+def recorded_round_seconds(out_dir: Path) -> dict[str, dict[tuple, float]]:
+    """Mean CPU seconds per round of the finished jobs in `out_dir`, by (dataset, profile, arm) under "arm" and
+    by (dataset, profile, strategy) under "strategy"; empty when none finished (or none recorded CPU time)."""
+    if not any((out_dir / JOBS_DIR).glob("*.parquet")):
+        return {}
+    rows = read_results_and_damage(out_dir, skip_damaged=True)[0]
+    variant = agg.text_column(rows, "variant")
+    rows = rows.assign(arm=[f"{s}({v})" if v else s for s, v in zip(rows["strategy"], variant)],
+                       cpu=rows.reindex(columns=agg.CPU_COLUMNS).sum(axis=1, min_count=len(agg.CPU_COLUMNS)))
+    jobs = rows.groupby("job_id").agg(dataset=("dataset", "first"), profile=("profile", "first"),
+                                      strategy=("strategy", "first"), arm=("arm", "first"),
+                                      cpu=("cpu", lambda c: c.sum(min_count=len(c))), rounds=("round", "size"))
+    jobs = jobs.dropna(subset=["cpu"]).assign(per_round=lambda j: j.cpu / j.rounds)
+    return {by: jobs.groupby(["dataset", "profile", by])["per_round"].mean().to_dict() for by in ("arm", "strategy")}
+
+
+def basis_text(sources: set[str], out_dir: Path) -> str:
+    parts = []
+    if "recorded" in sources:
+        parts.append(f"the CPU time of finished jobs in {out_dir}")
+    if "measured" in sources:
+        parts.append(f"CPU time per round measured on {MEASURED_ON} on a 2-core machine, one thread per job "
+                     "(other datasets and machines differ: the first finished jobs give a better estimate)")
+    return " and ".join(parts) or "nothing: no measured figure for this profile and no finished jobs to go by"

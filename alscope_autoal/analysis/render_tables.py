@@ -1,8 +1,9 @@
-"""Render a report `Table` (display cells plus a mask of best cells) as Markdown or LaTeX, best cells in bold."""
+"""The suite's one table writer: Markdown pipe tables (`pipe_table`, also used by the benchmark scripts) and a
+report `Table` (display cells plus a mask of best cells) as Markdown or LaTeX, best cells in bold."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 if TYPE_CHECKING:
     from .report import Table
@@ -11,24 +12,34 @@ LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", 
                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
 
 
+def pipe_table(header: Sequence, rows: Iterable[Sequence], align: Sequence[str] | None = None) -> str:
+    """A GitHub-flavoured pipe table: the header, the rule (`pipe_rule`), then one line per row."""
+    return "\n".join([pipe_row(header), pipe_rule(len(header), align)] + [pipe_row(values) for values in rows])
+
+
+def pipe_row(values: Iterable) -> str:
+    """One line of a pipe table; a `|` inside a cell is escaped, so it cannot split the cell."""
+    return "| " + " | ".join(str(v).replace("|", "\\|") for v in values) + " |"
+
+
+def pipe_rule(n_columns: int, align: Sequence[str] | None = None) -> str:
+    """The line under the header: each column's alignment (':--' left, '--:' right), or a plain '|---|---|'."""
+    return "|" + "---|" * n_columns if align is None else "| " + " | ".join(align) + " |"
+
+
 def markdown(table: "Table") -> str:
-    """A GitHub-flavoured pipe table under a bold title line; text columns left-aligned, numbers right-aligned."""
+    """A pipe table under a bold title line; text columns left-aligned, numbers right-aligned."""
     cells = table.cells.astype(str).where(~table.best, "**" + table.cells.astype(str) + "**")
-    header = [str(c).replace("|", "\\|") for c in cells.columns]
     align = [":--" if column_is_text(table, c) else "--:" for c in cells.columns]
-    lines = [f"**{table.title}**", "", row(header), row(align)]
-    lines += [row([v.replace("|", "\\|") for v in values]) for values in cells.itertuples(index=False)]
-    return "\n".join(lines)
+    body = pipe_table(list(cells.columns), cells.itertuples(index=False), align)
+    return f"**{table.title}**\n\n{body}"
 
 
-def row(values) -> str:
-    return "| " + " | ".join(values) + " |"
-
-
-TEXT_COLUMNS = ("strategy", "dataset", "variant", "candidates", "parameters")  # left-aligned; numbers go right
+TEXT_COLUMNS = ("strategy", "dataset", "setting", "profile", "variant", "candidates", "parameters")  # numbers go right
 
 
 def column_is_text(table: "Table", column: str) -> bool:
+    """Whether `column` holds text (left-aligned) rather than numbers (right-aligned)."""
     return column in TEXT_COLUMNS
 
 

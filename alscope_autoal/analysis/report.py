@@ -192,6 +192,21 @@ def tidy(an: Analysis, metric: str) -> pd.DataFrame:
     return frame
 
 
+def bench_summary(summary: pd.DataFrame) -> Table:
+    """The table `autoal bench` prints after a sweep, from `aggregate.summary` of its jobs: final accuracy and AUBC
+    (%, mean ± std over seeds) and selection seconds per job, one line per dataset x setting x profile x strategy."""
+    cells = pd.DataFrame([[r.dataset, r.setting, r.profile, display_name(r.strategy), str(r.n_seeds),
+                           mean_std(r.final_accuracy_mean, r.final_accuracy_std, COLUMNS["final"]),
+                           mean_std(r.aubc_mean, r.aubc_std, COLUMNS["aubc"]), f"{r.selection_seconds_mean:.2f}"]
+                          for r in summary.itertuples()], columns=BENCH_SUMMARY_COLUMNS)
+    best = pd.DataFrame(False, index=cells.index, columns=cells.columns)  # nothing marked: a record, not a ranking
+    return Table("Summary (accuracy in %, mean ± std over seeds)", cells, best)
+
+
+BENCH_SUMMARY_COLUMNS = ["dataset", "setting", "profile", "strategy", "seeds", "final accuracy", "AUBC",
+                         "selection s per job"]
+
+
 def render(an: Analysis, fmt: str = "md", metric: str = "aubc") -> str:
     """The report as text in `fmt` (md, csv or latex)."""
     if fmt == "csv":
