@@ -6,14 +6,21 @@ and a labeled set of `--labeled` samples. Each strategy runs on a real QueryCont
 preset, so the figures are the strategy's own cost. For reference the script also times one forward pass of
 the small CNN over N 28x28 grayscale images (what the cached forward pass costs on a CPU).
 
+`--profile linear` stands in for the `linear` profile instead (`--encoder`): the pool IS the N x d embeddings and
+the model is that profile's task model (dropout and a linear head), so strategies that forward the pool
+themselves (noise-stability, ensembles, ...) run too, and the reference is one forward pass of that head.
+
 Peak memory is the highest resident set size seen while the strategy runs (sampled every 2 ms from
 /proc/self/statm) minus the resident set size when it starts: the extra memory the selection needs. The script
 re-runs itself with MALLOC_MMAP_THRESHOLD_=65536 so that freed blocks go back to the OS and the resident set
 tracks live memory (otherwise glibc keeps freed memory and later strategies look free). Every strategy runs
-once on a small pool first, so one-time costs (imports, thread pools) stay out of the figures.
+once on a small pool first, so one-time costs (imports, thread pools) stay out of the figures. Next to each
+figure stands the memory the strategy's docstring (and the README's "Memory" paragraph) promises, where it
+promises one: the named terms in MiB, "+ O(N)" where it also allows a few length-N vectors.
 
     python benchmarks/selection.py                       # 10k, 30k, 100k; d=512; C=10; budget 1000
     python benchmarks/selection.py --sizes 10000 --strategies batchbald --budget 100
+    python benchmarks/selection.py --profile linear --sizes 120000 --dim 384 --classes 4   # AG-News-sized
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import os
 import sys
 import threading
 import time
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -32,12 +40,64 @@ from alscope_autoal.models import build_model
 from alscope_autoal.pool import LabelState
 from alscope_autoal.profiles import PROFILES
 from alscope_autoal.strategies import QueryContext, make_strategy
+from alscope_autoal.strategies.base import MC_CHUNK
+from alscope_autoal.strategies.chunked import CHUNK_ELEMENTS, MAX_ROWS
+from alscope_autoal.strategies.params import parse_strategy_params
 from alscope_autoal.training import ImageSpec, forward_pool
 
 DEFAULT = ("entropy,margin,least-confidence,bald,var-ratio,mean-std,max-entropy,egl,coreset,badge,kmeans,"
            "typiclust,alfa-mix,cluster-margin,probcover")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 QUADRATIC = {"probcover"}  # O(N^2 d) time (the coverage graph), still bounded memory
+MIB = 2**20
+
+
+def distance_block(g) -> float:
+    """`chunked`: one block of CHUNK_ELEMENTS float32 distances, and (rows x d) temporaries of at most MAX_ROWS."""
+    return (CHUNK_ELEMENTS + MAX_ROWS * g.d) * 4
+
+
+def pool_copy(g, s) -> tuple[float, bool]:
+    return g.n * g.d * 4 + distance_block(g), True  # "one copy of the pool's embeddings and O(N) vectors"
+
+
+def gradient_factors(g, s) -> tuple[float, bool]:
+    return g.u * (g.c + g.d) * 4, False  # BADGE "O(N (C + d))"; EGL "works on N x C and N x d arrays"
+
+
+def mc_dropout(g, s) -> tuple[float, bool]:
+    return s.passes * g.u * g.c * 4 + MC_CHUNK * g.d * 4, False  # (T, N, C) output; head temporaries MC_CHUNK x d
+
+
+def batchbald(g, s) -> tuple[float, bool]:
+    """The MC-dropout output, its copy in the joint-entropy precision, S x K for the batch, one candidate chunk."""
+    size = 8 if (s.precision or "float64") == "float64" else 4
+    return s.passes * g.u * g.c * (4 + size) + (s.samples * s.passes + CHUNK_ELEMENTS) * size, False
+
+
+def cluster_margin(g, s) -> tuple[float, bool]:
+    m = min(max(s.ratio * g.budget, g.budget), s.max_candidates, g.u)
+    return m * m / 2 * 8, True  # HAC's condensed distances on the margin shortlist only
+
+
+def noise_stability(g, s) -> tuple[float, bool]:
+    return g.u * s.samples * g.c * 4, True  # the N x (samples x C) deviations; k-center needs O(N) more
+
+
+CLAIMS = {  # strategy -> (claimed extra bytes, whether "+ O(N)" is also allowed), from the docstrings
+    "kmeans": pool_copy, "coreset": pool_copy, "typiclust": pool_copy, "probcover": pool_copy,
+    "badge": gradient_factors, "egl": gradient_factors, "bald": mc_dropout, "var-ratio": mc_dropout,
+    "mean-std": mc_dropout, "max-entropy": mc_dropout, "batchbald": batchbald, "cluster-margin": cluster_margin,
+    "noise-stability": noise_stability,
+}
+
+
+def claimed(name: str, params: dict, g: argparse.Namespace) -> str:
+    """The claimed bound in MiB for this geometry, or "-" where the strategy states none."""
+    if name not in CLAIMS:
+        return "-"
+    size, plus_n = CLAIMS[name](g, make_strategy(name, params.get(name)))
+    return f"{size / MIB:.0f}" + (" + O(N)" if plus_n else "")
 
 
 class Head(nn.Module):
@@ -51,21 +111,32 @@ class Head(nn.Module):
         return self.classifier(self.dropout(z))
 
 
-def synthetic_context(n: int, d: int, c: int, labeled: int, seed: int = 0) -> QueryContext:
+def synthetic_context(n: int, d: int, c: int, labeled: int, seed: int = 0, profile: str = "cpu") -> QueryContext:
     gen = torch.Generator().manual_seed(seed)
     centres = torch.randn(c, d, generator=gen) * 2
     y = torch.randint(c, (n,), generator=gen)
     z = centres[y] + torch.randn(n, d, generator=gen)
-    model = Head(d, c, gen).eval()
+    if profile == "linear":  # the pool is the embeddings; the model is the profile's linear head
+        model = linear_head(d, c, gen)
+        x, spec = z, ImageSpec(d, c, torch.zeros(d), torch.ones(d), False)
+    else:
+        model = Head(d, c, gen).eval()
+        x, spec = torch.zeros(n, 1, 1, 1, dtype=torch.uint8), ImageSpec(1, c, torch.zeros(1), torch.ones(1), False)
     with torch.no_grad():
         logits = torch.cat([model.classifier(z[s:s + 8192]) for s in range(0, n, 8192)])
     pool = LabelState(n)
     pool.label(np.random.default_rng(seed).choice(n, labeled, replace=False), 0)
-    spec = ImageSpec(1, c, torch.zeros(1), torch.ones(1), False)
-    ctx = QueryContext(model, pool, torch.zeros(n, 1, 1, 1, dtype=torch.uint8), y, spec, PROFILES.get("cpu"),
-                       torch.device("cpu"), 0, seed=seed)
+    ctx = QueryContext(model, pool, x, y, spec, PROFILES.get(profile), torch.device("cpu"), 0, seed=seed)
     ctx._cache["forward"] = (logits, z)
     return ctx
+
+
+def linear_head(d: int, c: int, gen: torch.Generator) -> nn.Module:
+    model = build_model(PROFILES.get("linear").model, d, c, PROFILES.get("linear").dropout)
+    with torch.no_grad():
+        model.classifier.weight.copy_(torch.randn(c, d, generator=gen) / d ** 0.5)
+        model.classifier.bias.zero_()
+    return model.eval()
 
 
 def rss() -> int:
@@ -105,49 +176,70 @@ def time_forward(n: int, c: int) -> float:
     return time.perf_counter() - t0
 
 
-def run(strategy: str, ctx: QueryContext, budget: int) -> tuple[float, float]:
-    fresh = QueryContext(ctx.model, ctx.pool, ctx.x, ctx.y, ctx.spec, ctx.profile, ctx.device, ctx.round,
-                         ctx.seed, {"forward": ctx._cache["forward"]})
+def time_reference(ctx: QueryContext, profile: str) -> tuple[str, float]:
+    """What one cached forward pass over the pool costs: the small CNN on images, or the linear head."""
+    if profile != "linear":
+        return "(small-CNN fwd)", time_forward(len(ctx.pool), ctx.n_classes)
+    t0 = time.perf_counter()
+    forward_pool(ctx.model, ctx.x, ctx.spec, ctx.device, ctx.profile.eval_batch_size)
+    return "(linear fwd)", time.perf_counter() - t0
+
+
+def run(strategy: str, ctx: QueryContext, budget: int, params: dict | None = None) -> tuple[float, float]:
+    fresh = replace(ctx, _cache={"forward": ctx._cache["forward"]})
     with PeakRSS() as mem:
         t0 = time.perf_counter()
-        picked = make_strategy(strategy).select(fresh, budget, np.random.default_rng(0)).indices
+        chosen = make_strategy(strategy, (params or {}).get(strategy))
+        picked = chosen.select(fresh, budget, np.random.default_rng(0)).indices
         seconds = time.perf_counter() - t0
     assert len(np.unique(picked)) == budget
     return seconds, mem.extra_mib
 
 
-def main() -> None:
-    if os.environ.get("MALLOC_MMAP_THRESHOLD_") is None:
-        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"})
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="10000,30000,100000")
     parser.add_argument("--strategies", default=DEFAULT)
+    parser.add_argument("--profile", choices=("cpu", "linear"), default="cpu",
+                        help="cpu: a stand-in head over image features; linear: the linear profile's head on a "
+                        "pool of embeddings")
     parser.add_argument("--dim", type=int, default=512)
     parser.add_argument("--classes", type=int, default=10)
     parser.add_argument("--budget", type=int, default=1000)
     parser.add_argument("--labeled", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--param", action="append", default=[], metavar="NAME.KEY=VALUE",
+                        help="a strategy parameter, as autoal bench --strategy-param (repeatable)")
     parser.add_argument("--max-quadratic-pool", type=int, default=30000,
                         help="skip O(N^2)-time strategies (probcover) on larger pools")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    print(f"d={args.dim} classes={args.classes} budget={args.budget} labeled={args.labeled} "
-          f"threads={args.threads}")
-    print(f"{'pool':>7}  {'strategy':<16} {'seconds':>8} {'x forward':>9} {'peak MiB':>9}")
+    return parser.parse_args()
+
+
+def main() -> None:
+    if os.environ.get("MALLOC_MMAP_THRESHOLD_") is None:
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"})
+    args = parse_args()
     names = args.strategies.split(",")
-    warm = synthetic_context(2000, args.dim, args.classes, 100)
+    params = parse_strategy_params(args.param, names)
+    torch.set_num_threads(args.threads)
+    print(f"profile={args.profile} d={args.dim} classes={args.classes} budget={args.budget} "
+          f"labeled={args.labeled} threads={args.threads} params={args.param}", flush=True)
+    print(f"{'pool':>7}  {'strategy':<18} {'seconds':>8} {'x forward':>9} {'peak MiB':>9}  claimed MiB", flush=True)
+    warm = synthetic_context(2000, args.dim, args.classes, 100, profile=args.profile)
     for name in names:  # one-time costs (imports, thread pools, allocator growth) stay out of the figures
-        run(name, warm, 50)
+        run(name, warm, 50, params)
     for n in (int(s) for s in args.sizes.split(",")):
-        ctx = synthetic_context(n, args.dim, args.classes, args.labeled)
-        forward = time_forward(n, args.classes)
-        print(f"{n:>7}  {'(small-CNN fwd)':<16} {forward:>8.2f} {1.0:>9.2f} {'':>9}", flush=True)
+        ctx = synthetic_context(n, args.dim, args.classes, args.labeled, profile=args.profile)
+        geometry = argparse.Namespace(n=n, u=n - args.labeled, d=args.dim, c=args.classes, budget=args.budget)
+        label, forward = time_reference(ctx, args.profile)
+        print(f"{n:>7}  {label:<18} {forward:>8.2f} {1.0:>9.2f} {'':>9}", flush=True)
         for name in names:
             if name in QUADRATIC and n > args.max_quadratic_pool:
-                print(f"{n:>7}  {name:<16} skipped (O(N^2) time; raise --max-quadratic-pool)", flush=True)
+                print(f"{n:>7}  {name:<18} skipped (O(N^2) time; raise --max-quadratic-pool)", flush=True)
                 continue
-            seconds, mib = run(name, ctx, args.budget)
-            print(f"{n:>7}  {name:<16} {seconds:>8.2f} {seconds / forward:>9.2f} {mib:>9.0f}", flush=True)
+            seconds, mib = run(name, ctx, args.budget, params)
+            print(f"{n:>7}  {name:<18} {seconds:>8.2f} {seconds / forward:>9.2f} {mib:>9.0f}  "
+                  f"{claimed(name, params, geometry)}", flush=True)
 
 
 if __name__ == "__main__":

@@ -10,8 +10,8 @@ from typing import Annotated, Optional
 import typer
 
 from .errors import split_list, user_errors
-from .options import (DataDir, Datasets, Download, ImbalanceFactor, Initial, OpenSetRatio, ProfileName, QuerySize,
-                      Rounds, Seeds, Threads)
+from .options import (DataDir, Datasets, Download, Encoder, ImbalanceFactor, Initial, OpenSetRatio, ProfileName,
+                      QuerySize, Rounds, Seeds, Threads)
 
 
 def ablate(
@@ -37,6 +37,7 @@ def ablate(
     query_size: QuerySize = None,
     imbalance_factor: ImbalanceFactor = 1.0,
     open_set_ratio: OpenSetRatio = 0.0,
+    encoder: Encoder = None,
     strategy_param: Annotated[Optional[list[str]], typer.Option(
         help="autoal.KEY=VALUE for every variant (or BASELINE.KEY=VALUE), repeatable.",
         show_default="each strategy's own values")] = None,
@@ -63,7 +64,7 @@ def ablate(
         names = split_list(baselines) or ()
         bench = BenchRequest(**({"datasets": split_list(datasets)} if datasets else {}), strategies=names,
                              seeds=seeds, profile=profile, rounds=rounds, initial=initial, query_size=query_size,
-                             imbalance_factor=imbalance_factor, open_set_ratio=open_set_ratio,
+                             imbalance_factor=imbalance_factor, open_set_ratio=open_set_ratio, encoder=encoder,
                              strategy_params=parse_strategy_params(strategy_param, ("autoal", *names)))
         request = AblationRequest(bench, counts(num_candidates),
                                   split_list(components) or (), tuple(split_list(s) for s in subset or ()),

@@ -14,8 +14,8 @@ from typing import Annotated, Optional
 import typer
 
 from .errors import split_list, user_errors
-from .options import (DataDir, Datasets, Download, ImbalanceFactor, Initial, OpenSetRatio, ProfileName, QuerySize,
-                      Rounds, Seeds, Threads)
+from .options import (DataDir, Datasets, Download, Encoder, ImbalanceFactor, Initial, OpenSetRatio, ProfileName,
+                      QuerySize, Rounds, Seeds, Threads)
 from .usage import PlainUsage
 
 app = typer.Typer(name="autoal", help="Benchmark deep active-learning strategies, AutoAL among them.",
@@ -44,9 +44,7 @@ def bench(
     query_size: QuerySize = None,
     imbalance_factor: ImbalanceFactor = 1.0,
     open_set_ratio: OpenSetRatio = 0.0,
-    encoder: Annotated[Optional[str], typer.Option(
-        help="Frozen encoder for --profile linear (see 'autoal list encoders'); text datasets need one.",
-        show_default="none: the CNN profiles train on raw images")] = None,
+    encoder: Encoder = None,
     out: Annotated[Path, typer.Option(help="Output folder for the Parquet results.")] = Path("results"),
     data_dir: DataDir = None,
     download: Download = False,

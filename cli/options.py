@@ -16,6 +16,9 @@ Initial = Annotated[Optional[int], typer.Option(help="Initial labeled-set size."
 QuerySize = Annotated[Optional[int], typer.Option(help="Labels bought per round.", show_default="the profile's")]
 ImbalanceFactor = Annotated[float, typer.Option(help="Long-tailed pool: largest/smallest class size.")]
 OpenSetRatio = Annotated[float, typer.Option(help="Fraction of classes held out as unknown.")]
+Encoder = Annotated[Optional[str], typer.Option(
+    help="Frozen encoder for --profile linear (see 'autoal list encoders'); text datasets need one.",
+    show_default="none: the CNN profiles train on raw images")]
 DataDir = Annotated[Optional[Path], typer.Option(
     "--data-dir", envvar="AUTOAL_DATA_DIR", help="Root holding the official dataset layouts (like ../shared/data).",
     show_default="~/.cache/alscope-autoal/data")]

@@ -21,6 +21,7 @@ from alscope_autoal.loop import image_spec
 from alscope_autoal.pool import LabelState
 from alscope_autoal.prepare import initial_indices, prepare
 from alscope_autoal.profiles import PROFILES
+from alscope_autoal.results import read_results
 from alscope_autoal.runner.core import compute_job
 from alscope_autoal.spec import JobSpec
 from alscope_autoal.strategies import STRATEGIES, QueryContext, make_strategy
@@ -228,3 +229,22 @@ def test_bench_linear_end_to_end(mr_root, tmp_path):
     assert "encoders" in CliRunner().invoke(app, ["list", "--help"]).output
     listed = CliRunner().invoke(app, ["list", "encoders"]).output
     assert all(name in listed for name in ("minilm", "resnet50", "vit-b16", "dinov2-s14"))
+
+
+def test_ablate_takes_an_encoder_like_bench(mr_root, tmp_path):
+    """`autoal ablate --profile linear --encoder` runs its variants and baselines on the embeddings, and the
+    encoder is in their ids: bench finds the same baseline job already done."""
+    out = tmp_path / "ablation"
+    common = ["--datasets", "mr", "--profile", "linear", "--encoder", "minilm", "--rounds", "1", "--initial", "20",
+              "--query-size", "10", "--data-dir", str(mr_root), "--out", str(out), "--workers", "1"]
+    result = CliRunner().invoke(app, ["ablate", "--num-candidates", "1", "--candidates", "entropy,margin",
+                                      "--baselines", "random", *common])
+    assert result.exit_code == 0, result.output
+    rows = read_results(out)
+    assert set(rows.setting) == {"encoder=minilm"} and set(rows.model) == {"linear"}
+    assert set(rows.strategy) == {"autoal", "random"} and "K=1" in set(rows.variant)
+    planned = CliRunner().invoke(app, ["bench", "--strategies", "random", *common, "--dry-run"])
+    assert "0 job(s) to run, 1 already done" in planned.output, planned.output
+    missing = CliRunner().invoke(app, ["ablate", "--num-candidates", "1", *common[:4], "--data-dir", str(mr_root),
+                                       "--out", str(out), "--dry-run"])
+    assert missing.exit_code == 2 and "learns on frozen embeddings: name an encoder" in missing.output
