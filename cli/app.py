@@ -88,16 +88,17 @@ def bench(
     with user_errors():
         params = parse_strategy_params(strategy_param, request.strategies)
         request = replace(request, strategy_params=with_candidates(params, request.strategies, candidates))
+    options = RunOptions(data_dir=data_dir, download=download, threads=threads, deterministic=deterministic,
+                         workers=workers, jobs_per_gpu=jobs_per_gpu, backend=backend, address=address,
+                         command=shlex.join(["autoal", *sys.argv[1:]]))
     if dry_run:
         with user_errors():
-            print_plan(out, *plan_bench(request, out, data_dir, download, retry_failed))
+            print_plan(out, *plan_bench(request, out, options, retry_failed))
         return
-    options = RunOptions(workers, jobs_per_gpu, backend, address, shlex.join(["autoal", *sys.argv[1:]]), threads,
-                         deterministic=deterministic)
     warn_if_oversubscribed(options)
     with user_errors(f"finished jobs are saved in {out}; rerun the same command to resume"):
         with ProgressReporter() as reporter:
-            outcome = run_bench(request, out, data_dir, download, reporter, options, retry_failed)
+            outcome = run_bench(request, out, options, reporter, retry_failed)
         if retry_failed and not outcome.ran:
             stderr.print(f"no failed jobs recorded in {out}: nothing to retry")
             return
