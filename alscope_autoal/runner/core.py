@@ -18,9 +18,8 @@ from typing import Any, Callable
 from ..errors import UserError
 from ..results import is_done, provenance, write_job
 from ..spec import JobSpec
-from .claims import Claims
 from .options import RunOptions
-from .recorder import JobRecorder, Reporter, SweepOutcome
+from .recorder import JobRecorder, Reporter
 from .store import failure_path
 from .threads import torch_threads
 
@@ -28,8 +27,8 @@ CUBLAS_VARIABLE = "CUBLAS_WORKSPACE_CONFIG"  # as the job's process had it: set 
 RECHECK_SECONDS = 1.0  # how often jobs held by other sweeps are looked at again
 
 
-def compute_job(spec: JobSpec, options: RunOptions = RunOptions(),
-                on_round: Callable[[dict[str, Any]], None] | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def compute_job(spec: JobSpec, options: RunOptions = RunOptions(), on_round: Callable[[dict[str, Any]], None] | None = None
+                ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Load the data and run the job under the options' threads (None: this process's setting), device and
     `determinism.numerics`: its rows (one per round) and the provenance for its result file."""
     from ..determinism import numerics
@@ -52,15 +51,6 @@ def execute_job(spec: JobSpec, out_dir: Path, options: RunOptions = RunOptions()
     on_round = (lambda row: reporter.round_done(spec, row)) if reporter else None
     rows, meta = compute_job(spec, options, on_round)
     return write_job(out_dir, spec, rows, meta)
-
-
-def run_on(backend: Callable[[JobQueue, RunOptions, int], None], to_run: list[JobSpec], out_dir: Path,
-           options: RunOptions, reporter: Reporter, outcome: SweepOutcome, sweep_jobs: int) -> None:
-    """Run `to_run` on `backend` (see `backends.Backend`), each job once this process has claimed it (other sweeps
-    may share `out_dir`) and recorded by one `JobRecorder`; results and failures land in `outcome`."""
-    with Claims(out_dir) as claims:
-        recorder = JobRecorder(out_dir, reporter, outcome, claims)
-        backend(JobQueue(to_run, recorder), options, sweep_jobs)
 
 
 def run_in_process(queue: JobQueue, options: RunOptions) -> None:

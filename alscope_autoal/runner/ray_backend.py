@@ -28,8 +28,6 @@ from .threads import job_threads
 
 MAX_RETRIES = 3  # re-runs of a task whose worker process or node died
 WAIT_SECONDS = 0.5  # how long one wait for finished tasks lasts, so Ctrl-C is seen promptly
-
-
 NEEDS_RAY = "the ray backend needs Ray: pip install 'alscope-autoal[ray]'"
 
 
@@ -91,7 +89,8 @@ def run_ray(queue: JobQueue, options: RunOptions, sweep_jobs: int) -> None:
     """Run the queue's jobs as Ray tasks (each on `options.threads` torch threads, `job_threads` deciding when
     None); the driver writes results and failures under the queue's folder."""
     ray = import_ray()
-    options = replace(options, threads=job_threads(options.threads),  # the data path as worker nodes see it
+    # the tasks get their thread count settled, and the data dir as a full path (their working folder differs)
+    options = replace(options, threads=job_threads(options.threads),
                       data_dir=Path(options.data_dir).expanduser().resolve() if options.data_dir else None)
     connecting = time.perf_counter()
     started_here = connect(ray, options.address)

@@ -10,9 +10,10 @@ from pathlib import Path
 
 from ..spec import JobSpec
 from .backends import BACKENDS
-from .core import run_on
+from .claims import Claims
+from .core import JobQueue
 from .options import RunOptions
-from .recorder import Reporter, SilentReporter, SweepOutcome
+from .recorder import JobRecorder, Reporter, SilentReporter, SweepOutcome
 from .store import remove_stale_temporaries, set_aside_damaged, set_aside_superseded, split_done, write_manifest
 
 
@@ -31,5 +32,7 @@ def run_sweep(specs: list[JobSpec], out_dir: Path, options: RunOptions = RunOpti
     outcome = SweepOutcome(ran=to_run, skipped=done, set_aside=set_aside)
     reporter.sweep_started(to_run, len(done))
     if to_run:
-        run_on(BACKENDS.get(options.backend).run, to_run, out_dir, options, reporter, outcome, len(specs))
+        with Claims(out_dir) as claims:  # each job is run once claimed: other sweeps may share the folder
+            queue = JobQueue(to_run, JobRecorder(out_dir, reporter, outcome, claims))
+            BACKENDS.get(options.backend).run(queue, options, len(specs))
     return outcome
