@@ -27,8 +27,9 @@ CUBLAS_VARIABLE = "CUBLAS_WORKSPACE_CONFIG"  # as the job's process had it: set 
 RECHECK_SECONDS = 1.0  # how often jobs held by other sweeps are looked at again
 
 
-def compute_job(spec: JobSpec, options: RunOptions = RunOptions(), on_round: Callable[[dict[str, Any]], None] | None = None
-                ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def compute_job(
+    spec: JobSpec, options: RunOptions = RunOptions(), on_round: Callable[[dict[str, Any]], None] | None = None,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Load the data and run the job under the options' threads (None: this process's setting), device and
     `determinism.numerics`: its rows (one per round) and the provenance for its result file."""
     from ..determinism import numerics
