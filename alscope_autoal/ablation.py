@@ -95,7 +95,7 @@ def variants(request: AblationRequest) -> list[Variant]:
     return out
 
 
-def ablation_specs(request: AblationRequest, data_dir: Path | None = None, download: bool = False) -> list[JobSpec]:
+def ablation_specs(request: AblationRequest, options: RunOptions = RunOptions()) -> list[JobSpec]:
     """Every job of the ablation, validated: each variant's `autoal` jobs (named by the variant), then the
     baselines'."""
     base = dict(request.bench.strategy_params.get("autoal", {}))
@@ -103,15 +103,15 @@ def ablation_specs(request: AblationRequest, data_dir: Path | None = None, downl
     specs = []
     for variant in variants(request):
         sub = replace(request.bench, strategies=("autoal",), strategy_params={"autoal": variant.strategy_params(base)})
-        specs += [replace(spec, variant=variant.name) for spec in plan(sub, data_dir, download)]
+        specs += [replace(spec, variant=variant.name) for spec in plan(sub, options)]
     baselines = tuple(s for s in request.bench.strategies if s != "autoal")
     if baselines:
-        specs += plan(replace(request.bench, strategies=baselines), data_dir, download)
+        specs += plan(replace(request.bench, strategies=baselines), options)
     return specs
 
 
-def run_ablation(specs: list[JobSpec], out_dir: Path, data_dir: Path | None = None, download: bool = False,
-                 reporter: Reporter | None = None, options: RunOptions = RunOptions()) -> SweepOutcome:
+def run_ablation(specs: list[JobSpec], out_dir: Path, options: RunOptions = RunOptions(),
+                 reporter: Reporter | None = None) -> SweepOutcome:
     """Run the ablation's jobs as one sweep: finished jobs in `out_dir` are skipped, as in `bench`."""
     options.check()
-    return run_specs(specs, out_dir, data_dir, download, reporter, options)
+    return run_specs(specs, out_dir, options, reporter)

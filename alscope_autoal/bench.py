@@ -79,12 +79,11 @@ def reserved_by_strategy(specs: list[JobSpec]) -> dict[str, int]:
     return {spec.strategy: count for spec in specs if (count := reserved_pool(spec))}
 
 
-def check_budget(spec: JobSpec, data_dir: Path | None, download: bool,
-                 reserved: dict[str, int] | None = None) -> None:
+def check_budget(spec: JobSpec, options: RunOptions, reserved: dict[str, int] | None = None) -> None:
     """Refuse budgets the pool cannot pay, before any job runs; `reserved`: strategy -> pool samples it sets
     aside from labelable ones besides the budget (see `reserved_pool`)."""
-    prepared = prepare(labels_only(load_dataset(spec.dataset, data_dir, download)), replace(spec, seed=0),
-                       PROFILES.get(spec.profile))
+    data = load_dataset(spec.dataset, data_dir=options.data_dir, download=options.download)
+    prepared = prepare(labels_only(data), replace(spec, seed=0), PROFILES.get(spec.profile))
     known = int((~prepared.is_unknown).sum())
     pool = len(prepared.is_unknown)
     if spec.initial > known:
@@ -136,8 +135,9 @@ def check_writable(out_dir: Path) -> None:
         raise UserError(f"cannot write to the output folder {out_dir}; choose another with --out")
 
 
-def plan(request: BenchRequest, data_dir: Path | None = None, download: bool = False) -> list[JobSpec]:
-    """Validate a request (names, counts, budgets, data files) and expand it into job specs."""
+def plan(request: BenchRequest, options: RunOptions = RunOptions()) -> list[JobSpec]:
+    """Validate a request (names, counts, budgets, data files under the options' data dir) and expand it into job
+    specs."""
     check_counts(request)
     PROFILES.check(request.profile)
     for name in request.strategies:
@@ -147,40 +147,38 @@ def plan(request: BenchRequest, data_dir: Path | None = None, download: bool = F
     for dataset in request.datasets:
         DATASETS.check(dataset)
         dataset_specs = job_specs(request, dataset)
-        check_budget(dataset_specs[0], data_dir, download, reserved_by_strategy(dataset_specs))
+        check_budget(dataset_specs[0], options, reserved_by_strategy(dataset_specs))
         specs += dataset_specs
     return specs
 
 
-def sweep_specs(request: BenchRequest, out_dir: Path, data_dir: Path | None = None, download: bool = False,
+def sweep_specs(request: BenchRequest, out_dir: Path, options: RunOptions = RunOptions(),
                 retry_failed: bool = False) -> list[JobSpec]:
     """The grid's jobs, or with `retry_failed` the jobs recorded as failed in `out_dir` (the grid is ignored),
     resolved under the settings as they are now."""
     if retry_failed:
         return [resolve(spec) for spec in failed_specs(Path(out_dir))] if Path(out_dir).is_dir() else []
-    return plan(request, data_dir, download)
+    return plan(request, options)
 
 
-def plan_bench(request: BenchRequest, out_dir: Path, data_dir: Path | None = None, download: bool = False,
+def plan_bench(request: BenchRequest, out_dir: Path, options: RunOptions = RunOptions(),
                retry_failed: bool = False) -> tuple[list[JobSpec], list[JobSpec]]:
     """What `run_bench` would do: (jobs to run, jobs already finished). Nothing is run or written."""
-    return split_done(sweep_specs(request, out_dir, data_dir, download, retry_failed), Path(out_dir))
+    return split_done(sweep_specs(request, out_dir, options, retry_failed), Path(out_dir))
 
 
-def run_bench(request: BenchRequest, out_dir: Path, data_dir: Path | None = None, download: bool = False,
-              reporter: Reporter | None = None, options: RunOptions = RunOptions(),
-              retry_failed: bool = False) -> SweepOutcome:
+def run_bench(request: BenchRequest, out_dir: Path, options: RunOptions = RunOptions(),
+              reporter: Reporter | None = None, retry_failed: bool = False) -> SweepOutcome:
     options.check()
-    return run_specs(sweep_specs(request, out_dir, data_dir, download, retry_failed), out_dir, data_dir, download,
-                     reporter, options)
+    return run_specs(sweep_specs(request, out_dir, options, retry_failed), out_dir, options, reporter)
 
 
-def run_specs(specs: list[JobSpec], out_dir: Path, data_dir: Path | None = None, download: bool = False,
-              reporter: Reporter | None = None, options: RunOptions = RunOptions()) -> SweepOutcome:
+def run_specs(specs: list[JobSpec], out_dir: Path, options: RunOptions = RunOptions(),
+              reporter: Reporter | None = None) -> SweepOutcome:
     """Run planned jobs as one sweep (one progress display, one manifest), their embeddings cached first."""
     if not specs:
         return SweepOutcome()
     check_writable(Path(out_dir))
     cache_embeddings({(spec.dataset, spec.encoder) for spec in split_done(specs, Path(out_dir))[0] if spec.encoder},
-                     data_dir, download)
-    return run_sweep(specs, Path(out_dir), data_dir, download, reporter, options)
+                     data_dir=options.data_dir, download=options.download)
+    return run_sweep(specs, Path(out_dir), options, reporter)

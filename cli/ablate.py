@@ -70,8 +70,9 @@ def ablate(
                                   split_list(components) or (), tuple(split_list(s) for s in subset or ()),
                                   split_list(candidates) or PAPER_CANDIDATES)
         chosen = variants(request)
-        specs = ablation_specs(request, data_dir, download)
-        options = RunOptions(workers=workers, threads=threads, command=shlex.join(["autoal", *sys.argv[1:]]))
+        options = RunOptions(data_dir=data_dir, download=download, threads=threads, workers=workers,
+                             command=shlex.join(["autoal", *sys.argv[1:]]))
+        specs = ablation_specs(request, options)
         options.check()
     if dry_run:
         with user_errors():
@@ -82,7 +83,7 @@ def ablate(
     warn_if_oversubscribed(options)
     with user_errors(f"finished jobs are saved in {out}; rerun the same command to resume"):
         with ProgressReporter() as reporter:
-            outcome = run_ablation(specs, out, data_dir, download, reporter, options)
+            outcome = run_ablation(specs, out, options, reporter)
         if any(spec.variant and spec.job_id not in outcome.failed for spec in specs):
             write_tables(out, profile)
     if outcome.failed:
@@ -112,7 +113,7 @@ def print_plan(chosen: list, baselines: tuple[str, ...], specs: list, out: Path,
     """The dry run: each variant and its candidates, the jobs to run and those done, and the time they should take."""
     from alscope_autoal.analysis.ablation import estimate
     from alscope_autoal.runner import split_done
-    from alscope_autoal.runner.sweep import local_slots
+    from alscope_autoal.runner.local import local_slots
 
     from .render import stdout
 

@@ -22,7 +22,7 @@ from alscope_autoal.pool import LabelState
 from alscope_autoal.prepare import initial_indices, prepare
 from alscope_autoal.profiles import PROFILES
 from alscope_autoal.results import read_results
-from alscope_autoal.runner.core import compute_job
+from alscope_autoal.runner import RunOptions, compute_job
 from alscope_autoal.spec import JobSpec
 from alscope_autoal.strategies import STRATEGIES, QueryContext, make_strategy
 from alscope_autoal.training import train_model
@@ -165,7 +165,7 @@ def test_every_strategy_runs_on_embeddings(fresh_linear, name):
 @pytest.mark.slow
 def test_linear_job_runs_and_records_the_encoder(mr_root):
     spec = resolve(linear_spec("entropy"))
-    rows, meta = compute_job(spec, mr_root)
+    rows, meta = compute_job(spec, RunOptions(data_dir=mr_root))
     assert [r["round"] for r in rows] == [0, 1, 2] and rows[-1]["n_labeled"] == 40
     assert rows[0]["setting"] == "encoder=minilm" and rows[0]["model"] == "linear"
     assert rows[-1]["accuracy"] > 0.5  # real sentiment embeddings: better than chance on 20 test sentences

@@ -1,10 +1,12 @@
-"""Running sweeps: one job anywhere (`execute_job`), in this process (`run_sequential`), or on a backend
-(`run_sweep`: local worker processes or Ray), with the on-disk state that makes a sweep resumable (`store`)."""
+"""Running sweeps: one job anywhere (`execute_job`), or a sweep on a registered backend (`run_sweep`: local worker
+processes or Ray, see `backends`), with the on-disk state that makes a sweep resumable (`store`)."""
 
-from .core import Reporter, SilentReporter, SweepOutcome, compute_job, execute_job, run_sequential
+from .backends import BACKENDS
+from .core import compute_job, execute_job
+from .options import RunOptions
+from .recorder import Reporter, SilentReporter, SweepOutcome
 from .store import FAILURES_DIR, SweepStatus, failed_specs, record_failure, split_done, sweep_status
-from .sweep import BACKENDS, RunOptions, run_sweep
+from .sweep import run_sweep
 
 __all__ = ["BACKENDS", "FAILURES_DIR", "Reporter", "RunOptions", "SilentReporter", "SweepOutcome", "SweepStatus",
-           "compute_job", "execute_job", "failed_specs", "record_failure", "run_sequential", "run_sweep",
-           "split_done", "sweep_status"]
+           "compute_job", "execute_job", "failed_specs", "record_failure", "run_sweep", "split_done", "sweep_status"]

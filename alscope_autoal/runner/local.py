@@ -16,16 +16,17 @@ import os
 import queue
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from .. import determinism
 from ..errors import UserError
 from ..spec import JobSpec
-from .claims import Claims
-from .core import JobQueue, Reporter, SweepOutcome
-from .store import clear_failure, write_failure
+from .backends import BACKENDS, Backend
+from .core import JobQueue, run_in_process
+from .options import RunOptions
+from .recorder import JobRecorder
 from .threads import job_threads
 
 POLL_SECONDS = 0.2  # how often the parent checks for dead workers while waiting for events
@@ -98,22 +99,21 @@ def _stop(signum, frame):
     raise SystemExit(128 + signum)  # unwinds through `finally`, so no temporary file stays behind
 
 
-def worker_main(threads: int, tasks, events, out_dir: Path, data_dir: Path | None, download: bool,
-                deterministic: bool = True) -> None:
-    """A worker's life: run the jobs it is handed until it gets None or its parent is gone."""
+def worker_main(tasks, events, out_dir: Path, options: RunOptions) -> None:
+    """A worker's life: run the jobs it is handed (under `options`, its slot's thread count in them) until it gets
+    None or its parent is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the parent decides
     signal.signal(signal.SIGTERM, _stop)
-    import torch
+    import torch  # noqa: F401  (ready means ready to compute: torch's start-up is paid here, counted once)
 
-    torch.set_num_threads(threads)
     events.put(("ready", os.getpid()))
     try:
-        serve(tasks, events, out_dir, data_dir, download, deterministic)
+        serve(tasks, events, out_dir, options)
     except SystemExit as stop:
         os._exit(stop.code)  # the stack is unwound (temporary files removed); skip the slow interpreter teardown
 
 
-def serve(tasks, events, out_dir: Path, data_dir: Path | None, download: bool, deterministic: bool) -> None:
+def serve(tasks, events, out_dir: Path, options: RunOptions) -> None:
     parent = mp.parent_process()
     while True:
         try:
@@ -124,19 +124,17 @@ def serve(tasks, events, out_dir: Path, data_dir: Path | None, download: bool, d
             continue
         if task is None:
             return
-        run_task(JobSpec.from_json(task), events, out_dir, data_dir, download, deterministic)
+        run_task(JobSpec.from_json(task), events, out_dir, options)
 
 
-def run_task(spec: JobSpec, events, out_dir: Path, data_dir: Path | None, download: bool,
-             deterministic: bool = True) -> None:
+def run_task(spec: JobSpec, events, out_dir: Path, options: RunOptions) -> None:
     from ..results import write_job
     from .core import compute_job
     from .store import describe
 
     started = time.perf_counter()
     try:
-        rows, meta = compute_job(spec, data_dir, download, lambda row: events.put(("round", spec.job_id, row)),
-                                 deterministic=deterministic)
+        rows, meta = compute_job(spec, options, lambda row: events.put(("round", spec.job_id, row)))
         work = time.perf_counter() - started
         write_job(out_dir, spec, rows, meta)
         events.put(("done", spec.job_id, work))
@@ -155,21 +153,21 @@ class Worker:
     dispatched_at: float = 0.0
 
 
-class Pool:
+class WorkerPool:
     """Worker processes, one task queue each, one shared event queue back to the parent."""
 
-    def __init__(self, slots: list[Slot], out_dir: Path, data_dir: Path | None, download: bool,
-                 deterministic: bool = True) -> None:
+    def __init__(self, slots: list[Slot], out_dir: Path, options: RunOptions) -> None:
         self.ctx = mp.get_context("spawn")
         self.events = self.ctx.Queue()
-        self.job_args = (Path(out_dir), Path(data_dir) if data_dir else None, download, deterministic)
+        self.out_dir, self.options = Path(out_dir), options
         self.workers = [self.start(slot) for slot in slots]
 
     def start(self, slot: Slot) -> Worker:
         tasks = self.ctx.Queue()
-        process = self.ctx.Process(target=worker_main, args=(slot.threads, tasks, self.events, *self.job_args),
+        options = replace(self.options, threads=slot.threads)
+        process = self.ctx.Process(target=worker_main, args=(tasks, self.events, self.out_dir, options),
                                    daemon=True, name=f"autoal-worker-gpu{slot.gpu}" if slot.gpu else "autoal-worker")
-        with environment(slot_environment(slot) | determinism.environment(self.job_args[-1])):
+        with environment(slot_environment(slot) | determinism.environment(options.deterministic)):
             process.start()
         return Worker(process, tasks, slot, started_at=time.perf_counter())
 
@@ -216,19 +214,18 @@ def wait_for(processes: list, seconds: float) -> None:
         process.join(max(0.0, deadline - time.monotonic()))
 
 
-class PoolSweep:
-    """Drives one sweep over a pool: dispatch, events to the reporter, failures to disk."""
+class WorkerPoolSweep:
+    """Drives one sweep over a worker pool: dispatch, and the workers' events to the recorder."""
 
-    def __init__(self, pool: Pool, out_dir: Path, reporter: Reporter, outcome: SweepOutcome, claims: Claims) -> None:
-        self.pool, self.out_dir, self.reporter, self.outcome = pool, Path(out_dir), reporter, outcome
-        self.claims = claims
+    def __init__(self, pool: WorkerPool, recorder: JobRecorder) -> None:
+        self.pool, self.recorder = pool, recorder
 
     def run(self, queue: JobQueue) -> None:
         while not queue.empty or any(worker.job for worker in self.pool.workers):
             for worker in self.pool.workers:
                 if worker.job is None and (spec := queue.next_job()):
                     self.pool.dispatch(worker, spec)
-                    self.reporter.job_started(spec)
+                    self.recorder.started(spec)
             event = self.pool.next_event(POLL_SECONDS)
             if event:
                 self.handle(event)
@@ -244,33 +241,25 @@ class PoolSweep:
             return  # a late message about a job already written off
         spec = worker.job
         if kind == "round":
-            self.reporter.round_done(spec, rest[0])
+            self.recorder.round_done(spec, rest[0])
             return
         worker.job = None
         if kind == "done":
             # from when the worker could start it: its start-up is counted once, in startup_seconds
-            self.outcome.seconds[job_id] = time.perf_counter() - max(worker.dispatched_at, worker.ready_at or 0.0)
-            self.outcome.work_seconds[job_id] = rest[0]
-            clear_failure(self.out_dir, spec)
-            self.claims.release(job_id)
-            self.reporter.job_finished(spec, None)
+            self.recorder.succeeded(spec, since=max(worker.dispatched_at, worker.ready_at or 0.0),
+                                    work_seconds=rest[0])
             return
         message, trace, user_error = rest
         if user_error:
             raise UserError(message.split(": ", 1)[-1])
-        self.fail(spec, message, trace)
+        self.recorder.failed(spec, message, trace)
 
     def worker_ready(self, pid: int) -> None:
         worker = self.pool.with_pid(pid)
         if worker is not None:
             worker.ready_at = time.perf_counter()
-            self.outcome.startup_seconds = max(self.outcome.startup_seconds, worker.ready_at - worker.started_at)
-
-    def fail(self, spec: JobSpec, message: str, trace: str) -> None:
-        write_failure(self.out_dir, spec, message, trace)
-        self.claims.release(spec.job_id)
-        self.outcome.failed[spec.job_id] = message
-        self.reporter.job_finished(spec, message)
+            outcome = self.recorder.outcome
+            outcome.startup_seconds = max(outcome.startup_seconds, worker.ready_at - worker.started_at)
 
     def reap_dead_workers(self) -> None:
         """A worker that died mid-job (killed for memory, a crash in native code) fails that job only."""
@@ -282,21 +271,35 @@ class PoolSweep:
             if worker.job:
                 code = worker.process.exitcode
                 why = " (SIGKILL: often the out-of-memory killer)" if code == -signal.SIGKILL else ""
-                self.fail(worker.job, f"WorkerDied: the worker process exited with code {code}{why}", "")
+                self.recorder.failed(worker.job, f"WorkerDied: the worker process exited with code {code}{why}", "")
                 worker.job = None
             self.pool.replace(worker)
 
 
-def run_pool(to_run: list[JobSpec], slots: list[Slot], out_dir: Path, data_dir: Path | None, download: bool,
-             reporter: Reporter, outcome: SweepOutcome, deterministic: bool = True) -> None:
-    """Run `to_run` on at most `len(slots)` worker processes, each job once this process has claimed it (other
-    sweeps may share `out_dir`); results and failures land in `outcome`."""
-    with Claims(out_dir) as claims:
-        pool = Pool(slots[:len(to_run)], out_dir, data_dir, download, deterministic)
-        finished = False
-        try:
-            queue = JobQueue(to_run, out_dir, claims, outcome, reporter)
-            PoolSweep(pool, out_dir, reporter, outcome, claims).run(queue)
-            finished = True
-        finally:
-            pool.close(graceful=finished)
+def run_local(queue: JobQueue, options: RunOptions, sweep_jobs: int) -> None:
+    """The local backend: one job at a time in this process when there is one worker, else a worker pool. The
+    workers are counted for the whole sweep (`sweep_jobs`), so a resumed sweep gives its jobs the threads the first
+    run gave them."""
+    slots = local_slots(options, sweep_jobs)
+    if len(slots) == 1:  # no worker start-up to pay
+        run_in_process(queue, replace(options, threads=slots[0].threads))
+    else:
+        run_pool(queue, slots[:len(queue)], options)
+
+
+def local_slots(options: RunOptions, jobs: int) -> list[Slot]:
+    return plan_slots(options.workers, options.jobs_per_gpu, visible_gpus(), usable_cpus(), options.threads, jobs)
+
+
+def run_pool(queue: JobQueue, slots: list[Slot], options: RunOptions) -> None:
+    """Run the queue's jobs on one worker process per slot."""
+    pool = WorkerPool(slots, queue.out_dir, options)
+    finished = False
+    try:
+        WorkerPoolSweep(pool, queue.recorder).run(queue)
+        finished = True
+    finally:
+        pool.close(graceful=finished)
+
+
+BACKENDS.add("local", Backend(run_local), "worker processes on this machine (or this process, for one worker)")

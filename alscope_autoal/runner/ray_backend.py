@@ -10,40 +10,46 @@ point, as with the local backend.
 
 from __future__ import annotations
 
+import importlib.util
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
 from ..results import write_job
 from ..spec import JobSpec
-from .claims import Claims
-from .core import RECHECK_SECONDS, JobQueue, Reporter, SweepOutcome
-from .store import clear_failure, describe, write_failure
+from .backends import BACKENDS, Backend
+from .core import RECHECK_SECONDS, JobQueue
+from .options import RunOptions
+from .recorder import JobRecorder
+from .store import describe
 from .threads import job_threads
 
 MAX_RETRIES = 3  # re-runs of a task whose worker process or node died
 WAIT_SECONDS = 0.5  # how long one wait for finished tasks lasts, so Ctrl-C is seen promptly
+NEEDS_RAY = "the ray backend needs Ray: pip install 'alscope-autoal[ray]'"
+
+
+def check(options: RunOptions) -> None:
+    if importlib.util.find_spec("ray") is None:
+        raise UserError(NEEDS_RAY)
 
 
 def import_ray():
     try:
         import ray
     except ImportError:
-        raise UserError("the ray backend needs Ray: pip install 'alscope-autoal[ray]'") from None
+        raise UserError(NEEDS_RAY) from None
     return ray
 
 
-def ray_job(spec_json: str, data_dir: str | None, download: bool, threads: int,
-            deterministic: bool = True) -> tuple[list, dict, float]:
+def ray_job(spec_json: str, options: RunOptions) -> tuple[list, dict, float]:
     """The body of one Ray task: run the job, return (rows, provenance, seconds of work)."""
-    import torch
-
     from .core import compute_job
 
-    torch.set_num_threads(threads)
     started = time.perf_counter()
-    rows, meta = compute_job(JobSpec.from_json(spec_json), data_dir, download, deterministic=deterministic)
+    rows, meta = compute_job(JobSpec.from_json(spec_json), options)
     return rows, meta, time.perf_counter() - started
 
 
@@ -79,46 +85,31 @@ def capacity(ray, options: dict[str, Any], workers: int | None) -> int:
     return max(1, fits)
 
 
-def run_ray(to_run: list[JobSpec], out_dir: Path, data_dir: Path | None, download: bool, reporter: Reporter,
-            outcome: SweepOutcome, address: str | None = None, workers: int | None = None,
-            threads: int | None = None, jobs_per_gpu: int = 1, deterministic: bool = True) -> None:
-    """Run `to_run` as Ray tasks (each on `threads` torch threads, `job_threads` deciding when None), each once the
-    driver has claimed it (other sweeps may share `out_dir`); the driver writes results and failures under
-    `out_dir`."""
-    with Claims(out_dir) as claims:
-        run_claimed_tasks(JobQueue(to_run, out_dir, claims, outcome, reporter), out_dir, data_dir, download,
-                          reporter, outcome, address, workers, threads, jobs_per_gpu, deterministic)
-
-
-def run_claimed_tasks(queue: JobQueue, out_dir: Path, data_dir: Path | None, download: bool, reporter: Reporter,
-                      outcome: SweepOutcome, address: str | None, workers: int | None, threads: int | None,
-                      jobs_per_gpu: int, deterministic: bool) -> None:
+def run_ray(queue: JobQueue, options: RunOptions, sweep_jobs: int) -> None:
+    """Run the queue's jobs as Ray tasks (each on `options.threads` torch threads, `job_threads` deciding when
+    None); the driver writes results and failures under the queue's folder."""
     ray = import_ray()
-    threads = job_threads(threads)
+    # the tasks get their thread count settled, and the data dir as a full path (their working folder differs)
+    options = replace(options, threads=job_threads(options.threads),
+                      data_dir=Path(options.data_dir).expanduser().resolve() if options.data_dir else None)
     connecting = time.perf_counter()
-    started_here = connect(ray, address)
-    outcome.startup_seconds = time.perf_counter() - connecting
+    started_here = connect(ray, options.address)
+    queue.recorder.outcome.startup_seconds = time.perf_counter() - connecting
     in_flight: dict[Any, tuple[JobSpec, float]] = {}
     try:
-        options = task_options(ray, threads, jobs_per_gpu)
-        remote = ray.remote(ray_job).options(**options)
-        limit = capacity(ray, options, workers)
-        data = str(Path(data_dir).expanduser().resolve()) if data_dir else None
+        task = task_options(ray, options.threads, options.jobs_per_gpu)
+        remote = ray.remote(ray_job).options(**task)
+        limit = capacity(ray, task, options.workers)
         while not queue.empty or in_flight:
             while len(in_flight) < limit and (spec := queue.next_job()):
-                ref = remote.remote(spec.canonical(), data, download, threads, deterministic)
-                in_flight[ref] = (spec, time.perf_counter())
-                reporter.job_started(spec)
+                in_flight[remote.remote(spec.canonical(), options)] = (spec, time.perf_counter())
+                queue.recorder.started(spec)
             if not in_flight:
                 time.sleep(RECHECK_SECONDS)  # every waiting job is held by another sweep
                 continue
             ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=WAIT_SECONDS)
             for ref in ready:
-                spec, dispatched_at = in_flight.pop(ref)
-                try:
-                    collect(ray, ref, spec, dispatched_at, out_dir, reporter, outcome)
-                finally:
-                    queue.claims.release(spec.job_id)
+                collect(ray, ref, *in_flight.pop(ref), queue.recorder)
     finally:
         for ref in in_flight:
             ray.cancel(ref, force=True)
@@ -126,8 +117,7 @@ def run_claimed_tasks(queue: JobQueue, out_dir: Path, data_dir: Path | None, dow
             ray.shutdown()
 
 
-def collect(ray, ref, spec: JobSpec, dispatched_at: float, out_dir: Path, reporter: Reporter,
-            outcome: SweepOutcome) -> None:
+def collect(ray, ref, spec: JobSpec, dispatched_at: float, recorder: JobRecorder) -> None:
     """Write a finished task's result file, or record why it failed."""
     try:
         rows, meta, work = ray.get(ref)
@@ -136,14 +126,12 @@ def collect(ray, ref, spec: JobSpec, dispatched_at: float, out_dir: Path, report
         if isinstance(cause, UserError):
             raise UserError(str(cause)) from None
         message, trace = describe(cause) if isinstance(cause, BaseException) else describe(exc)
-        write_failure(out_dir, spec, message, str(exc) if cause is not None else trace)
-        outcome.failed[spec.job_id] = message
-        reporter.job_finished(spec, message)
+        recorder.failed(spec, message, str(exc) if cause is not None else trace)
         return
     for row in rows:
-        reporter.round_done(spec, row)
-    write_job(out_dir, spec, rows, meta)
-    outcome.seconds[spec.job_id] = time.perf_counter() - dispatched_at
-    outcome.work_seconds[spec.job_id] = work
-    clear_failure(out_dir, spec)
-    reporter.job_finished(spec, None)
+        recorder.round_done(spec, row)
+    write_job(recorder.out_dir, spec, rows, meta)
+    recorder.succeeded(spec, since=dispatched_at, work_seconds=work)
+
+
+BACKENDS.add("ray", Backend(run_ray, check), "Ray tasks on a cluster (--address) or a local Ray instance")

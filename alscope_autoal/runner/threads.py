@@ -10,6 +10,8 @@ their sums, so a fixed count gives the same result on any machine and with any n
 
 from __future__ import annotations
 
+import contextlib
+
 CPU_JOB_THREADS = 1
 
 
@@ -19,3 +21,19 @@ def job_threads(requested: int | None, gpu_share: int | None = None) -> int:
     if requested:
         return requested
     return gpu_share or CPU_JOB_THREADS
+
+
+@contextlib.contextmanager
+def torch_threads(count: int | None):
+    """Run a block under `count` torch threads, restored afterwards; None leaves this process's setting."""
+    if not count:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
