@@ -109,7 +109,7 @@ def sweep_summary(out: Path, outcome):
     """The summary of this sweep's jobs only, read back from their files."""
     import pandas as pd
 
-    from alscope_autoal.metrics import summary
+    from alscope_autoal.analysis.aggregate import summary
     from alscope_autoal.results import job_path
 
     frames = [pd.read_parquet(job_path(out, spec)) for spec in outcome.ran + outcome.skipped
