@@ -7,7 +7,9 @@ same accuracies.
     python benchmarks/gpu_check.py --strategies batchbald,probcover --json out.json
 
 One round: the task model (ResNet-18, the paper profile's optimiser, batch size and augmentation) is trained on the
-initial labels once per run; each strategy picks a batch from the same trained model and pool, and a fresh model
+initial labels once per run (the two runs are set up first, then go side by side, strategy by strategy, and the
+`--json` report is rewritten after each one, so a run cut short by a time limit still says which strategies
+repeated); each strategy picks a batch from the same trained model and pool, and a fresh model
 trained on the initial labels plus that batch is scored on the test set. The training schedules are cut to
 `--epochs` (the task model, the ensemble members, VAAL, learning loss) and AutoAL's and the oracle's own training
 to the same number of epochs, so the check costs minutes, not a day: it checks that every strategy runs at the
@@ -24,6 +26,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +44,7 @@ from alscope_autoal.training import ImageSpec, classification_metrics, forward_p
 FULL = dict(pool=50_000, test=10_000, side=32, initial=1_000, query=1_000, epochs=10)
 TINY = dict(pool=300, test=100, side=8, initial=20, query=10, epochs=1)
 SCHEDULE_PARAMS = ("pretrain_epochs", "search_epochs", "retrain_epochs")  # AutoAL's and the oracle's own training
+SPEC = ImageSpec(3, 10, torch.full((3,), 0.5), torch.full((3,), 0.25), True)
 TINY_PARAMS = {"noise-stability": {"samples": 3}, "ensemble-var-ratio": {"members": 2}}  # ResNet-18 copies on a CPU
 
 
@@ -61,45 +65,62 @@ def strategy_params(name: str, epochs: int, tiny: bool) -> dict:
     return params | (TINY_PARAMS.get(name, {}) if tiny else {})
 
 
-def accuracy(model, test_x, test_y, spec: ImageSpec, profile, device) -> float:
-    logits, _ = forward_pool(model, test_x, spec, device, profile.eval_batch_size)
-    return classification_metrics(test_y.numpy(), logits.argmax(1).numpy(), spec.n_classes)["accuracy"]
+@dataclass
+class Run:
+    """One of the two runs: its pool on the device, its test set and its task model trained on the initial labels."""
+    pool: LabelState
+    pool_x: torch.Tensor
+    pool_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    model: torch.nn.Module
+    cache: dict = field(default_factory=dict)  # one round's forward passes, shared by every strategy as AutoAL's
+    #                                            candidates share them
 
 
-def one_run(sizes: dict, names: list[str], device: torch.device, tiny: bool) -> dict[str, dict]:
-    """Train once on the initial labels, then per strategy: pick a batch, retrain, score. Everything seeded."""
-    profile = PROFILES.get("paper").with_(epochs=sizes["epochs"])
+def start_run(sizes: dict, device: torch.device) -> tuple[Run, dict]:
+    """Everything seeded: the pool, the initial labels, and the task model trained on them."""
     pool_x, pool_y = synthetic_images(sizes["pool"], sizes["side"], 10, seed=1)
     test_x, test_y = synthetic_images(sizes["test"], sizes["side"], 10, seed=2)
-    spec = ImageSpec(3, 10, torch.full((3,), 0.5), torch.full((3,), 0.25), True)
     pool = LabelState(len(pool_y))
     pool.label(np.sort(np.random.default_rng(3).choice(len(pool_y), sizes["initial"], replace=False)), 0)
     pool_x = pool_x.to(device)
     started = time.perf_counter()
     labeled = torch.as_tensor(pool.trainable_indices(), device=device)
-    model = train_model(pool_x[labeled], pool_y[labeled.cpu()], spec, profile, seed=4, device=device)
-    results = {"_initial": {"train_seconds": time.perf_counter() - started,
-                            "accuracy": accuracy(model, test_x, test_y, spec, profile, device)}}
-    cache: dict = {}  # one round's forward passes, shared by every strategy as AutoAL's candidates share them
-    for name in names:
-        ctx = QueryContext(model, pool.copy(), pool_x, pool_y, spec, profile, device, 0,
-                           derive_seed(0, name, "strategy"), next_model_seed=5, _cache=cache)
-        strategy = make_strategy(name, strategy_params(name, sizes["epochs"], tiny))
-        started = time.perf_counter()
-        picked = np.sort(np.asarray(strategy.select(ctx, sizes["query"], rng_for(0, name, "query", 0)).indices))
-        selected = time.perf_counter()
-        rows = torch.as_tensor(np.concatenate([pool.trainable_indices(), picked]), device=device)
-        retrained = train_model(pool_x[rows], pool_y[rows.cpu()], spec, profile, seed=5, device=device)
-        results[name] = {"picks": picked.tolist(), "selection_seconds": selected - started,
-                         "train_seconds": time.perf_counter() - selected,
-                         "accuracy": accuracy(retrained, test_x, test_y, spec, profile, device)}
-        print(f"  {name}: selection {selected - started:.1f} s", file=sys.stderr, flush=True)
-    return results
+    model = train_model(pool_x[labeled], pool_y[labeled.cpu()], SPEC, profile_for(sizes), seed=4, device=device)
+    run = Run(pool, pool_x, pool_y, test_x, test_y, model)
+    return run, {"train_seconds": time.perf_counter() - started, "accuracy": accuracy(run, sizes, device)}
 
 
-def differences(first: dict, second: dict) -> list[str]:
-    return [name for name in first if {k: v for k, v in first[name].items() if "seconds" not in k}
-            != {k: v for k, v in second[name].items() if "seconds" not in k}]
+def profile_for(sizes: dict):
+    return PROFILES.get("paper").with_(epochs=sizes["epochs"])
+
+
+def accuracy(run: Run, sizes: dict, device, model=None) -> float:
+    profile = profile_for(sizes)
+    logits, _ = forward_pool(model or run.model, run.test_x, SPEC, device, profile.eval_batch_size)
+    return classification_metrics(run.test_y.numpy(), logits.argmax(1).numpy(), SPEC.n_classes)["accuracy"]
+
+
+def run_strategy(run: Run, name: str, sizes: dict, device: torch.device, tiny: bool) -> dict:
+    """Pick one batch with `name` from the run's trained model, retrain on the initial labels plus it, score."""
+    profile = profile_for(sizes)
+    ctx = QueryContext(run.model, run.pool.copy(), run.pool_x, run.pool_y, SPEC, profile, device, 0,
+                       derive_seed(0, name, "strategy"), next_model_seed=5, _cache=run.cache)
+    strategy = make_strategy(name, strategy_params(name, sizes["epochs"], tiny))
+    started = time.perf_counter()
+    picked = np.sort(np.asarray(strategy.select(ctx, sizes["query"], rng_for(0, name, "query", 0)).indices))
+    selected = time.perf_counter()
+    rows = torch.as_tensor(np.concatenate([run.pool.trainable_indices(), picked]), device=device)
+    retrained = train_model(run.pool_x[rows], run.pool_y[rows.cpu()], SPEC, profile, seed=5, device=device)
+    return {"picks": picked.tolist(), "selection_seconds": selected - started,
+            "train_seconds": time.perf_counter() - selected, "accuracy": accuracy(run, sizes, device, retrained)}
+
+
+def same(first: dict, second: dict) -> bool:
+    """The runs agree on everything but the clock."""
+    return ({k: v for k, v in first.items() if "seconds" not in k}
+            == {k: v for k, v in second.items() if "seconds" not in k})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,18 +141,27 @@ def main(argv: list[str] | None = None) -> int:
         print("no GPU visible: the full check is meant for one; use --tiny on a CPU", file=sys.stderr)
         return 2
     started, cpu_started = time.perf_counter(), time.process_time()
-    with numerics(args.deterministic):
-        runs = [one_run(sizes, names, device, args.tiny) for _ in range(2)]
-    differing = differences(*runs)
     report = {"device": device.type, "gpu": torch.cuda.get_device_name(0) if device.type == "cuda" else None,
-              "deterministic": args.deterministic, "sizes": sizes, "strategies": names, "identical": not differing, "differing": differing,
-              "total_seconds": time.perf_counter() - started, "cpu_seconds": time.process_time() - cpu_started,
-              "per_strategy": {name: {k: v for k, v in result.items() if k != "picks"}
-                               for name, result in runs[0].items()}}
+              "deterministic": args.deterministic, "sizes": sizes, "strategies": [], "identical": True,
+              "differing": [], "per_strategy": {}}
+    with numerics(args.deterministic):
+        runs = [start_run(sizes, device) for _ in range(2)]
+        report["per_strategy"]["_initial"] = runs[0][1] | {"second_run": runs[1][1]}
+        report["differing"] += [] if same(runs[0][1], runs[1][1]) else ["_initial"]
+        for name in names:
+            first, second = (run_strategy(run, name, sizes, device, args.tiny) for run, _ in runs)
+            report["strategies"].append(name)
+            report["differing"] += [] if same(first, second) else [name]
+            report["per_strategy"][name] = {k: v for k, v in first.items() if k != "picks"} | {
+                "second_run_selection_seconds": second["selection_seconds"]}
+            report |= {"identical": not report["differing"], "total_seconds": time.perf_counter() - started,
+                       "cpu_seconds": time.process_time() - cpu_started}
+            print(f"  {name}: selection {first['selection_seconds']:.1f} s and {second['selection_seconds']:.1f} s,"
+                  f" {'same' if same(first, second) else 'DIFFERENT'}", file=sys.stderr, flush=True)
+            if args.json:  # after every strategy, so a run stopped by a time limit still leaves its verdicts
+                args.json.write_text(json.dumps(report, indent=1))
     print_report(report)
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=1))
-    return 0 if not differing else 1
+    return 0 if not report["differing"] else 1
 
 
 def print_report(report: dict) -> None:

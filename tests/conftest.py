@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from alscope_autoal.data import load_dataset
+from alscope_autoal.determinism import CUBLAS_WORKSPACE
 from alscope_autoal.loop import image_spec
 from alscope_autoal.pool import LabelState
 from alscope_autoal.prepare import initial_indices, prepare
@@ -20,6 +21,13 @@ from alscope_autoal.training import train_model
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("AUTOAL_SHARED_DATA", REPO.parent / "shared" / "data"))
+# The device of the shared query contexts: cpu everywhere CI runs; AUTOAL_TEST_DEVICE=cuda runs the strategy
+# conformance and behaviour tests with the model and pool on a GPU, as the loop puts them there.
+TEST_DEVICE = torch.device(os.environ.get("AUTOAL_TEST_DEVICE", "cpu"))
+if TEST_DEVICE.type == "cuda":  # the loop's default numerics, set before any CUDA work, so GPU results repeat
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
 
 torch.set_num_threads(1)  # tiny models: one thread is as fast, and pytest runs beside other work
 
@@ -54,10 +62,11 @@ def make_context(spec: JobSpec, n_extra_labeled: int = 0) -> QueryContext:
     pool.label(initial_indices(prepared, spec), 0)
     if n_extra_labeled:
         pool.label(pool.unlabeled_indices()[:n_extra_labeled], 0)
-    device = torch.device("cpu")
-    trainable = pool.trainable_indices()
-    model = train_model(prepared.pool_x[trainable], prepared.pool_y[trainable], img, profile, 1, device)
-    return QueryContext(model, pool, prepared.pool_x, prepared.pool_y, img, profile, device, 0, seed=7)
+    device = TEST_DEVICE
+    pool_x = prepared.pool_x.to(device)
+    trainable = torch.as_tensor(pool.trainable_indices(), device=device)
+    model = train_model(pool_x[trainable], prepared.pool_y[trainable.cpu()], img, profile, 1, device)
+    return QueryContext(model, pool, pool_x, prepared.pool_y, img, profile, device, 0, seed=7)
 
 
 @pytest.fixture(scope="session")

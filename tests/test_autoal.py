@@ -41,7 +41,7 @@ def run_search(ctx, hard_mask: bool, steps: int = 8):
 
 
 def moved(before, after) -> float:
-    return max(float((a.detach() - b.detach()).abs().max()) for a, b in zip(after, before))
+    return max(float((a.detach().cpu() - b.detach().cpu()).abs().max()) for a, b in zip(after, before))
 
 
 def test_searchnet_gets_gradient_and_moves_with_finite_temperature(labeled_context):

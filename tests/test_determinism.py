@@ -38,8 +38,9 @@ def rows_of(out) -> pd.DataFrame:
 @pytest.mark.slow
 def test_the_switch_is_recorded_and_changes_no_cpu_number(tmp_path):
     specs = [resolve(smoke_spec(strategy, rounds=1)) for strategy in ("margin", "batchbald")]
-    on = run_sweep(specs, tmp_path / "on", options=RunOptions(workers=2, threads=1))  # worker processes
-    off = run_sweep(specs, tmp_path / "off", options=RunOptions(workers=1, threads=1, deterministic=False))
+    on = run_sweep(specs, tmp_path / "on", options=RunOptions(workers=2, threads=1, device="cpu"))  # workers
+    off = run_sweep(specs, tmp_path / "off", options=RunOptions(workers=1, threads=1, device="cpu",
+                                                                deterministic=False))
     assert not on.failed and not off.failed
     pd.testing.assert_frame_equal(rows_of(tmp_path / "on"), rows_of(tmp_path / "off"))
     for folder, flag in (("on", True), ("off", False)):

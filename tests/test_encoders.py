@@ -43,7 +43,10 @@ def test_random_weights_of_the_architecture_embed_deterministically(tmp_path, im
     first = encoder.encode(images)
     assert first.shape == (3, info.dim) and first.dtype == np.float32 and np.isfinite(first).all()
     assert not np.allclose(first[0], first[1])  # different images, different embeddings
-    assert np.allclose(encoder.encode(images[:1])[0], first[0], atol=1e-4)  # eval mode: batch-independent
+    # eval mode: batch-independent. A GPU's TF32 convolutions round differently per batch size (0.06 % seen on an
+    # H200), so the bound is relative; batch statistics (train mode) would differ by tens of percent.
+    alone = encoder.encode(images[:1])[0]
+    assert np.linalg.norm(alone - first[0]) <= 1e-2 * np.linalg.norm(first[0])
     assert info.fingerprint(tmp_path, False, 0) == "random-seed0"
 
 

@@ -217,7 +217,8 @@ def test_default_results_do_not_depend_on_the_number_of_workers(tmp_path, monkey
     from alscope_autoal.results import read_metadata
 
     monkeypatch.setattr("alscope_autoal.runner.local.usable_cpus", lambda: 4)
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # the spawned workers see no GPU
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # nor this process, if CUDA started here already
     smoke = ["bench", "--profile", "smoke", "--strategies", "random,entropy", "--rounds", "2"]
     assert runner.invoke(app, [*smoke, "--out", str(tmp_path / "default")]).exit_code == 0
     torch.set_num_threads(2)

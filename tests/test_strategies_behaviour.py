@@ -286,7 +286,7 @@ def test_learning_loss_ranking_loss_and_feature_levels(digits_context):
     target = torch.tensor([3.0, 2.0, 1.0, 0.0])
     assert ranking_loss(torch.tensor([30.0, 20.0, 10.0, 0.0]), target).item() == 0
     assert ranking_loss(torch.tensor([0.0, 10.0, 20.0, 30.0]), target).item() > 1
-    taps = feature_taps(digits_context.model, torch.zeros(2, 1, 8, 8))
+    taps = feature_taps(digits_context.model, torch.zeros(2, 1, 8, 8, device=digits_context.device))
     assert len(taps) == 3  # small CNN: one level per resolution (8x8, 4x4, 2x2)
 
 
