@@ -123,6 +123,19 @@ def forward_pool(model: nn.Module, x: torch.Tensor, spec: ImageSpec, device: tor
     return torch.cat(logits), torch.cat(embeddings)
 
 
+@torch.inference_mode()
+def pool_logits(model: nn.Module, x: torch.Tensor, rows: np.ndarray, spec: ImageSpec, device: torch.device,
+                batch_size: int = 1024) -> torch.Tensor:
+    """Logits of the images `x[rows]`, in eval mode, on the CPU: the batches of `forward_pool(model, x[rows])`,
+    gathered one at a time and without the embeddings, so nothing of size len(rows) x d is ever held."""
+    model.eval()
+    out = torch.empty(len(rows), spec.n_classes)
+    for start in range(0, len(rows), batch_size):
+        batch = x[torch.as_tensor(rows[start:start + batch_size], device=x.device)]
+        out[start:start + batch_size] = model.head(model.embed(normalise(batch.to(device), spec))).float().cpu()
+    return out
+
+
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dict[str, float]:
     """Accuracy, balanced accuracy (mean recall over classes present) and macro-F1 (over classes present)."""
     confusion = np.bincount(y_true * n_classes + y_pred, minlength=n_classes * n_classes).reshape(n_classes, -1)

@@ -110,7 +110,14 @@ class QueryContext:
         return torch.softmax(self.logits(indices), dim=1)
 
     def embeddings(self, indices: np.ndarray) -> torch.Tensor:
+        """A copy of these samples' embeddings (n x d)."""
         return self._forward()[1][torch.as_tensor(indices)]
+
+    def pool_embeddings(self) -> torch.Tensor:
+        """Every pool sample's embedding, without a copy: the round's cached tensor, shared by every strategy and
+        candidate of this round, so read it and never write to it. At an N x d pool a copy is what a bounded
+        memory claim cannot afford twice."""
+        return self._forward()[1]
 
     @torch.inference_mode()
     def mc_probs(self, indices: np.ndarray, passes: int) -> torch.Tensor:
@@ -122,14 +129,14 @@ class QueryContext:
         """
         key = ("mc", passes, indices.tobytes())
         if key not in self._cache:
-            emb = self.embeddings(indices)
+            emb, rows = self.pool_embeddings(), torch.as_tensor(indices)
             out = torch.empty(passes, len(indices), self.n_classes)
             masks = SharedDropoutMasks(self.model, torch.Generator().manual_seed(self.seed + self.round))
             with masks:
-                for t in range(passes):  # chunks bound the head's temporaries to MC_CHUNK x d
+                for t in range(passes):  # chunks bound the gathered rows and the head's temporaries to MC_CHUNK x d
                     masks.new_pass()
                     for start in range(0, len(indices), MC_CHUNK):
-                        chunk = emb[start:start + MC_CHUNK].to(self.device)
+                        chunk = emb[rows[start:start + MC_CHUNK]].to(self.device)
                         out[t, start:start + MC_CHUNK] = torch.softmax(self.model.head(chunk).float(), 1).cpu()
             self._cache[key] = out
         return self._cache[key]

@@ -18,7 +18,8 @@ from .diversity import fill_up
 
 
 def unit_embeddings(ctx: QueryContext) -> torch.Tensor:
-    z = ctx.embeddings(np.arange(len(ctx.pool))).float().to(ctx.device)
+    """The pool's embeddings scaled to unit length: one new N x d tensor (the division), no other copy."""
+    z = ctx.pool_embeddings().to(ctx.device, torch.float32)
     return z / z.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
 

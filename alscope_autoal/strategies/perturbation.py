@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ..training import forward_pool
+from ..training import pool_logits
 from .base import QueryContext, Selection
 from .chunked import (chunk_size, closest_member_per_cluster, euclidean_distance_to, k_center_greedy, kmeans,
                       sq_norms)
@@ -113,12 +113,11 @@ class NoiseStability:
     def deviations(self, ctx: QueryContext, candidates: np.ndarray, gen: torch.Generator) -> torch.Tensor:
         """(n, samples * C): each draw's normalised softmax deviation, side by side."""
         base = ctx.probs(candidates)
-        x = ctx.x[torch.as_tensor(candidates, device=ctx.x.device)]
         c = base.shape[1]
         out = torch.empty(len(candidates), self.samples * c)
         for draw in range(self.samples):
-            logits, _ = forward_pool(self.noisy_copy(ctx.model, gen), x, ctx.spec, ctx.device,
-                                     ctx.profile.eval_batch_size)
+            logits = pool_logits(self.noisy_copy(ctx.model, gen), ctx.x, candidates, ctx.spec, ctx.device,
+                                 ctx.profile.eval_batch_size)
             out[:, draw * c:(draw + 1) * c] = (torch.softmax(logits, 1) - base) / base.norm(dim=1, keepdim=True)
         return out
 
