@@ -3,6 +3,10 @@ few images of official-format fixtures: loading, preprocessing and caching are t
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +86,26 @@ def test_colour_images_through_dinov2(tmp_path: Path):
     write_svhn(tmp_path, n_train=2, n_test=1)
     data = embedded_dataset("svhn", "dinov2-s14", tmp_path, random_seed=1)
     assert data.train_x.shape == (2, 384) and torch.isfinite(data.train_x).all()
+
+
+def test_scratch_left_by_a_killed_embedding_run_is_removed_by_the_next_one(tmp_path: Path):
+    """A SIGKILLed run leaves its private scratch folder; the next computation of that cache removes it, but not
+    the scratch of a live process or of another host sharing the disk."""
+    write_medmnist(tmp_path, "breastmnist", 1, 2, sizes=(4, 2, 3))
+    parent = tmp_path / CACHE_DIR / "breastmnist"
+    killed = subprocess.Popen([sys.executable, "-c", "pass"])
+    killed.wait()
+    host = socket.gethostname()
+    scratch = {name: parent / f".resnet50-seed0.{owner}.abc123_x.tmp" for name, owner in
+               [("killed", f"{host}-{killed.pid}"), ("live", f"{host}-{os.getpid()}"), ("other host", "node7-1")]}
+    for folder in scratch.values():
+        folder.mkdir(parents=True)
+        (folder / "train.npy").write_bytes(b"half written")
+    embedded_dataset("breastmnist", "resnet50", tmp_path, random_seed=0)
+    assert not scratch["killed"].exists()
+    assert scratch["live"].is_dir() and scratch["other host"].is_dir()
+    assert (parent / "resnet50-seed0" / "meta.json").is_file()
+    assert len(list(parent.glob(".resnet50-seed0.*.tmp"))) == 2  # its own scratch is gone too
 
 
 def test_a_read_only_data_folder_keeps_its_datasets_and_the_embeddings_go_to_the_user_folder(tmp_path, monkeypatch):

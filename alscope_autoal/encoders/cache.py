@@ -18,10 +18,13 @@ import contextlib
 import errno
 import fcntl
 import functools
+import glob
 import hashlib
 import json
 import os
+import re
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 
@@ -131,12 +134,41 @@ def samples(data: ImageDataset | TextDataset, split: str):
     return getattr(data, f"{split}_texts") if isinstance(data, TextDataset) else getattr(data, f"{split}_x")
 
 
+def scratch_owner() -> str:
+    """This process, as scratch folder names record it: host and pid."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def remove_stale_scratch(folder: Path) -> None:
+    """Delete the scratch folders of `folder` left by embedding runs of this host that were killed (a SIGKILL
+    or SIGTERM skips the clean-up). Scratch of a live process, or of another host on a shared disk, stays."""
+    pattern = re.compile(rf"^\.{re.escape(folder.name)}\.(?P<host>.+)-(?P<pid>\d+)\.[^.]+\.tmp$")
+    host = socket.gethostname()
+    for scratch in folder.parent.glob(f".{glob.escape(folder.name)}.*.tmp"):
+        found = pattern.match(scratch.name)
+        if found and found["host"] == host and not running(int(found["pid"])):
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
 def compute(folder: Path, data, encoder: str, root: Path, download: bool, random_seed: int | None,
             fingerprint: str) -> None:
     """Embed both splits into a private folder, then rename it into place whole: a crash leaves no cache, and
-    of two writers on a shared disk (two nodes) the first rename wins and the other's copy is dropped."""
+    of two writers on a shared disk (two nodes) the first rename wins and the other's copy is dropped. The
+    scratch folders of killed runs are removed first (the caller holds the folder's lock)."""
     model = ENCODERS.get(encoder).build(root, download, random_seed)
-    scratch = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".tmp"))
+    remove_stale_scratch(folder)
+    scratch = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.{scratch_owner()}.",
+                                    suffix=".tmp"))
     scratch.chmod(0o755)  # mkdtemp's 0700 would hide the cache from workers running as other users
     try:
         recorded = {}
