@@ -53,8 +53,8 @@ MIB = 2**20
 
 
 def distance_block(g) -> float:
-    """`chunked`: one block of CHUNK_ELEMENTS float32 distances, and (rows x d) temporaries of at most MAX_ROWS."""
-    return (CHUNK_ELEMENTS + MAX_ROWS * g.d) * 4
+    """`chunked`: two blocks of CHUNK_ELEMENTS float32 distances, and (rows x d) temporaries of at most MAX_ROWS."""
+    return (2 * CHUNK_ELEMENTS + MAX_ROWS * g.d) * 4
 
 
 def pool_copy(g, s) -> tuple[float, bool]:
@@ -66,13 +66,16 @@ def gradient_factors(g, s) -> tuple[float, bool]:
 
 
 def mc_dropout(g, s) -> tuple[float, bool]:
-    return s.passes * g.u * g.c * 4 + MC_CHUNK * g.d * 4, False  # (T, N, C) output; head temporaries MC_CHUNK x d
+    """The (T, N, C) output; MC_CHUNK x d head temporaries; four float32 T x MC_CHUNK x C for the statistic."""
+    return s.passes * g.u * g.c * 4 + MC_CHUNK * g.d * 4 + 4 * s.passes * MC_CHUNK * g.c * 4, False
 
 
 def batchbald(g, s) -> tuple[float, bool]:
-    """The MC-dropout output, its copy in the joint-entropy precision, S x K for the batch, one candidate chunk."""
+    """The MC-dropout output, its copy in the joint-entropy precision, S x K for the batch, one candidate chunk,
+    and the shortlist's BALD temporaries (four T x MC_CHUNK x C in that precision)."""
     size = 8 if (s.precision or "float64") == "float64" else 4
-    return s.passes * g.u * g.c * (4 + size) + (s.samples * s.passes + CHUNK_ELEMENTS) * size, False
+    return (s.passes * g.u * g.c * (4 + size) + (s.samples * s.passes + CHUNK_ELEMENTS) * size
+            + 4 * s.passes * MC_CHUNK * g.c * size), False
 
 
 def cluster_margin(g, s) -> tuple[float, bool]:
@@ -81,7 +84,9 @@ def cluster_margin(g, s) -> tuple[float, bool]:
 
 
 def noise_stability(g, s) -> tuple[float, bool]:
-    return g.u * s.samples * g.c * 4, True  # the N x (samples x C) deviations; k-center needs O(N) more
+    """The N x (samples x C) deviations, six N x C arrays (clean and noisy outputs), one evaluation batch of
+    inputs and embeddings (at most 4,096 x d); k-center needs O(N) more."""
+    return g.u * s.samples * g.c * 4 + 6 * g.u * g.c * 4 + 2 * 4096 * g.d * 4, True
 
 
 CLAIMS = {  # strategy -> (claimed extra bytes, whether "+ O(N)" is also allowed), from the docstrings

@@ -23,7 +23,7 @@ import torch
 from ..errors import UserError
 from .base import QueryContext, Selection, top_k
 from .chunked import chunk_size
-from .mc_dropout import bald_score
+from .mc_dropout import bald_score, per_sample
 from .uncertainty import entropy
 
 PRECISIONS = {"float64": torch.float64, "float32": torch.float32}
@@ -85,7 +85,7 @@ class BatchBALD:
         """Positions of the `size` highest BALD scores (ties drawn by `rng`); None when that is every candidate."""
         if not size or size >= mc.shape[1]:
             return None
-        return np.sort(top_k(bald_score(mc), size, rng))
+        return np.sort(top_k(per_sample(bald_score, mc), size, rng))
 
     def greedy(self, mc: torch.Tensor, budget: int, rng: np.random.Generator) -> np.ndarray:
         """Positions (in mc's candidates) of the greedy BatchBALD batch."""

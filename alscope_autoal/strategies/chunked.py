@@ -2,8 +2,8 @@
 TypiClust, ProbCover).
 
 No function here builds an N x N or N x k matrix for the whole pool: pairwise blocks are cut into row chunks of
-at most `CHUNK_ELEMENTS` entries (16 MiB of float32), so the extra memory is O(N + CHUNK_ELEMENTS) on top of the
-embeddings themselves, whatever the pool size. Greedy selectors (k-means++, k-center) only ever need the distance
+at most `CHUNK_ELEMENTS` entries (16 MiB of float32), two of which are alive while a block is computed, so the
+extra memory is O(N + CHUNK_ELEMENTS) on top of the embeddings themselves, whatever the pool size. Greedy selectors (k-means++, k-center) only ever need the distance
 from every point to one new centre, which is an O(N) vector. Everything runs on the device of its inputs: strategies
 hand in embeddings on the job's device, so on a GPU the distance maths runs there.
 """
@@ -33,10 +33,13 @@ def sq_norms(x: torch.Tensor) -> torch.Tensor:
 
 def sq_dist_block(a: torch.Tensor, b: torch.Tensor, a_norms: torch.Tensor | None = None,
                   b_norms: torch.Tensor | None = None) -> torch.Tensor:
-    """Squared Euclidean distances between the rows of a small block `a` and of `b`: (len(a), len(b))."""
+    """Squared Euclidean distances between the rows of a small block `a` and of `b`: (len(a), len(b)).
+    |a|^2 + |b|^2 - 2 a.b with two block-sized tensors alive, not four; in place, the same floats as the
+    plain expression (scaling by -2 is exact, and x + (-y) is x - y)."""
     a_norms = sq_norms(a) if a_norms is None else a_norms
     b_norms = sq_norms(b) if b_norms is None else b_norms
-    return (a_norms[:, None] + b_norms[None, :] - 2 * a @ b.T).clamp_min_(0)
+    products = (a @ b.T).mul_(-2)
+    return (a_norms[:, None] + b_norms[None, :]).add_(products).clamp_min_(0)
 
 
 def nearest(x: torch.Tensor, centres: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

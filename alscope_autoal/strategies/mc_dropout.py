@@ -11,8 +11,14 @@ import numpy as np
 import torch
 
 from ..errors import UserError
-from .base import QueryContext, ScoreStrategy
+from .base import MC_CHUNK, QueryContext, ScoreStrategy
 from .uncertainty import entropy
+
+
+def per_sample(statistic, mc: torch.Tensor) -> torch.Tensor:
+    """`statistic(mc)` for a statistic computed sample by sample, over MC_CHUNK samples at a time: its (T, n, C)
+    temporaries (logs, products, one-hot votes) then stay T x MC_CHUNK x C instead of the size of the pool."""
+    return torch.cat([statistic(mc[:, start:start + MC_CHUNK]) for start in range(0, mc.shape[1], MC_CHUNK)])
 
 
 def bald_score(mc: torch.Tensor) -> torch.Tensor:
@@ -34,7 +40,9 @@ def mean_std(mc: torch.Tensor) -> torch.Tensor:
 
 
 class MCDropoutStrategy(ScoreStrategy):
-    """Ranks the pool by a statistic of T MC-dropout softmax samples; T is the `passes` parameter."""
+    """Ranks the pool by a statistic of T MC-dropout softmax samples; T is the `passes` parameter. Memory: the
+    T x N x C samples (float32), then temporaries of MC_CHUNK samples: MC_CHUNK x d for the head
+    (`QueryContext.mc_probs`) and at most four float32-sized T x MC_CHUNK x C arrays for the statistic."""
 
     def __init__(self, passes: int = 20):
         if not isinstance(passes, int) or passes < 2:
@@ -45,7 +53,7 @@ class MCDropoutStrategy(ScoreStrategy):
         raise NotImplementedError
 
     def scores(self, ctx: QueryContext, candidates: np.ndarray) -> torch.Tensor:
-        return self.statistic(ctx.mc_probs(candidates, self.passes))
+        return per_sample(self.statistic, ctx.mc_probs(candidates, self.passes))
 
 
 class MaxEntropy(MCDropoutStrategy):

@@ -93,7 +93,8 @@ class NoiseStability:
     (p_noisy - p) / ||p||, concatenated over `samples` draws. Greedy k-center on these vectors, starting from
     the clean model's output (the zero deviation), takes the least stable sample first and then the one whose
     deviations differ most from everything taken: uncertainty and diversity at once. Costs `samples` forward
-    passes over the pool and holds an N x (samples * C) matrix (120 MB for 100k samples, 30 draws, 10 classes);
+    passes over the pool and holds an N x (samples * C) matrix (120 MB for 100k samples, 30 draws, 10 classes),
+    a few N x C arrays and one evaluation batch (`training.pool_logits`: no copy of the pool, no embeddings);
     the k-center step itself needs O(N) more (`chunked.k_center_greedy`)."""
 
     def __init__(self, samples: int = 30, noise_scale: float = 1e-3):
