@@ -62,12 +62,12 @@ def pool_copy(g, s) -> tuple[float, bool]:
 
 
 def gradient_factors(g, s) -> tuple[float, bool]:
-    return g.u * (g.c + g.d) * 4, False  # BADGE "O(N (C + d))"; EGL "works on N x C and N x d arrays"
+    return g.u * (g.c + g.d) * 4, True  # BADGE "O(N (C + d))"; EGL "works on N x C and N x d arrays"; scores
 
 
 def mc_dropout(g, s) -> tuple[float, bool]:
     """The (T, N, C) output; MC_CHUNK x d head temporaries; four float32 T x MC_CHUNK x C for the statistic."""
-    return s.passes * g.u * g.c * 4 + MC_CHUNK * g.d * 4 + 4 * s.passes * MC_CHUNK * g.c * 4, False
+    return s.passes * g.u * g.c * 4 + MC_CHUNK * g.d * 4 + 4 * s.passes * MC_CHUNK * g.c * 4, True  # + scores
 
 
 def batchbald(g, s) -> tuple[float, bool]:

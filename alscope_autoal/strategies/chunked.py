@@ -3,8 +3,9 @@ TypiClust, ProbCover).
 
 No function here builds an N x N or N x k matrix for the whole pool: pairwise blocks are cut into row chunks of
 at most `CHUNK_ELEMENTS` entries (16 MiB of float32), two of which are alive while a block is computed, so the
-extra memory is O(N + CHUNK_ELEMENTS) on top of the embeddings themselves, whatever the pool size. Greedy selectors (k-means++, k-center) only ever need the distance
-from every point to one new centre, which is an O(N) vector. Everything runs on the device of its inputs: strategies
+extra memory is O(N + CHUNK_ELEMENTS) on top of the embeddings themselves, whatever the pool size. Greedy
+selectors (k-means++, k-center) only ever need the distance from every point to one new centre, which is an O(N)
+vector. Everything runs on the device of its inputs: strategies
 hand in embeddings on the job's device, so on a GPU the distance maths runs there.
 """
 
