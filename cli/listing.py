@@ -1,4 +1,4 @@
-"""`autoal list`: the registered datasets, strategies, profiles or encoders, one line each."""
+"""`autoal list`: the registered datasets, strategies, profiles, encoders or backends, one line each."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ class Catalog(str, Enum):
     strategies = "strategies"
     profiles = "profiles"
     encoders = "encoders"
+    backends = "backends"
 
 
 def list_(what: Annotated[Catalog, typer.Argument(help="What to list.")],
@@ -21,7 +22,7 @@ def list_(what: Annotated[Catalog, typer.Argument(help="What to list.")],
               "--data-dir", envvar="AUTOAL_DATA_DIR",
               help="With 'datasets': mark those whose files are under this root.",
               show_default="~/.cache/alscope-autoal/data")] = None) -> None:
-    """List the registered datasets, strategies, profiles or encoders, one line each."""
+    """List the registered datasets, strategies, profiles, encoders or backends, one line each."""
     from alscope_autoal.roles import is_oracle
 
     from .render import stderr, stdout
@@ -66,5 +67,8 @@ def catalog(what: Catalog):
     if what is Catalog.encoders:
         from alscope_autoal.encoders import ENCODERS
         return ENCODERS
+    if what is Catalog.backends:
+        from alscope_autoal.runner.backends import BACKENDS
+        return BACKENDS
     from alscope_autoal.profiles import PROFILES
     return PROFILES

@@ -135,7 +135,7 @@ def test_shared_organamnist_runs_from_the_command_line(shared_data, tmp_path):
 
 
 @pytest.mark.parametrize("what, expected", [("datasets", "organamnist"), ("strategies", "least-confidence"),
-                                            ("profiles", "paper")])
+                                            ("profiles", "paper"), ("backends", "ray")])
 def test_list(what, expected):
     result = runner.invoke(app, ["list", what])
     assert result.exit_code == 0 and expected in result.output

@@ -5,8 +5,8 @@ from .backends import BACKENDS
 from .core import compute_job, execute_job
 from .options import RunOptions
 from .recorder import Reporter, SilentReporter, SweepOutcome
-from .store import FAILURES_DIR, SweepStatus, failed_specs, record_failure, split_done, sweep_status
+from .store import FAILURES_DIR, SweepStatus, failed_specs, split_done, sweep_status
 from .sweep import run_sweep
 
 __all__ = ["BACKENDS", "FAILURES_DIR", "Reporter", "RunOptions", "SilentReporter", "SweepOutcome", "SweepStatus",
-           "compute_job", "execute_job", "failed_specs", "record_failure", "run_sweep", "split_done", "sweep_status"]
+           "compute_job", "execute_job", "failed_specs", "run_sweep", "split_done", "sweep_status"]

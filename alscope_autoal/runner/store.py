@@ -58,13 +58,6 @@ def write_failure(out_dir: Path, spec: JobSpec, message: str, trace: str) -> Non
     write_json_atomic(failure_path(out_dir, spec.job_id), record)
 
 
-def record_failure(out_dir: Path, spec: JobSpec, exc: BaseException) -> str:
-    """Keep the error and traceback of a failed job beside the results; returns the one-line message."""
-    message, trace = describe(exc)
-    write_failure(out_dir, spec, message, trace)
-    return message
-
-
 def clear_failure(out_dir: Path, spec: JobSpec) -> None:
     failure_path(out_dir, spec.job_id).unlink(missing_ok=True)
 
