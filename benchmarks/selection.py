@@ -72,10 +72,13 @@ def mc_dropout(g, s) -> tuple[float, bool]:
 
 def batchbald(g, s) -> tuple[float, bool]:
     """The MC-dropout output, its copy in the joint-entropy precision, S x K for the batch, one candidate chunk,
-    and the shortlist's BALD temporaries (four T x MC_CHUNK x C in that precision)."""
-    size = 8 if (s.precision or "float64") == "float64" else 4
+    the shortlist's BALD temporaries (four T x MC_CHUNK x C in that precision) and its own copy of the
+    shortlisted samples; O(N) for the BALD scores."""
+    candidates, dtype = s.settings(PROFILES.get(g.profile))  # the parameters given, else the profile's
+    size = dtype.itemsize
+    shortlisted = min(candidates or g.u, g.u)
     return (s.passes * g.u * g.c * (4 + size) + (s.samples * s.passes + CHUNK_ELEMENTS) * size
-            + 4 * s.passes * MC_CHUNK * g.c * size), False
+            + 4 * s.passes * MC_CHUNK * g.c * size + s.passes * shortlisted * g.c * size), True
 
 
 def cluster_margin(g, s) -> tuple[float, bool]:
@@ -235,7 +238,8 @@ def main() -> None:
         run(name, warm, 50, params)
     for n in (int(s) for s in args.sizes.split(",")):
         ctx = synthetic_context(n, args.dim, args.classes, args.labeled, profile=args.profile)
-        geometry = argparse.Namespace(n=n, u=n - args.labeled, d=args.dim, c=args.classes, budget=args.budget)
+        geometry = argparse.Namespace(n=n, u=n - args.labeled, d=args.dim, c=args.classes, budget=args.budget,
+                                      profile=args.profile)
         label, forward = time_reference(ctx, args.profile)
         print(f"{n:>7}  {label:<18} {forward:>8.2f} {1.0:>9.2f} {'':>9}", flush=True)
         for name in names:

@@ -107,6 +107,7 @@ def test_batchbald_picks_come_from_the_shortlist_and_float32_agrees_with_float64
 def test_batchbald_defaults_follow_the_profile():
     assert BatchBALD().settings(PROFILES.get("paper")) == (10_000, torch.float32)
     assert BatchBALD().settings(PROFILES.get("cpu")) == (0, torch.float64)
+    assert BatchBALD().settings(PROFILES.get("linear")) == (1_000, torch.float32)
     assert BatchBALD(candidates=500, precision="float64").settings(PROFILES.get("paper")) == (500, torch.float64)
     assert dict(resolve(smoke_spec("batchbald", profile="paper")).resolved)["strategy.candidates"] == 10_000
 
