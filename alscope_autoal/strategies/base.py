@@ -38,11 +38,16 @@ class SharedDropoutMasks:
         self.layers = [m for m in model.modules() if isinstance(m, nn.Dropout)]
         if not self.layers:
             raise ValueError("MC dropout needs an nn.Dropout layer in the model's head; this model has none")
+        self.passes: list[dict[nn.Module, torch.Tensor]] = []  # each pass's masks, by layer
         self.masks: dict[nn.Module, torch.Tensor] = {}
         self.hooks: list = []
 
-    def new_pass(self) -> None:
-        self.masks = {}
+    def use_pass(self, t: int) -> None:
+        """Apply pass t's masks from now on. A pass's masks are drawn when first used, so passes must first be
+        used in order (0, 1, ...); after that any pass can be used again, e.g. for the next chunk of samples."""
+        if t == len(self.passes):
+            self.passes.append({})
+        self.masks = self.passes[t]
 
     def mask(self, layer: nn.Dropout, x: torch.Tensor) -> torch.Tensor:
         """The pass's mask for `layer`, drawn on the CPU generator (same picks on any device) at first use."""
@@ -133,10 +138,10 @@ class QueryContext:
             out = torch.empty(passes, len(indices), self.n_classes)
             masks = SharedDropoutMasks(self.model, torch.Generator().manual_seed(self.seed + self.round))
             with masks:
-                for t in range(passes):  # chunks bound the gathered rows and the head's temporaries to MC_CHUNK x d
-                    masks.new_pass()
-                    for start in range(0, len(indices), MC_CHUNK):
-                        chunk = emb[rows[start:start + MC_CHUNK]].to(self.device)
+                for start in range(0, len(indices), MC_CHUNK):  # gathered rows and head temporaries: MC_CHUNK x d
+                    chunk = emb[rows[start:start + MC_CHUNK]].to(self.device)
+                    for t in range(passes):
+                        masks.use_pass(t)
                         out[t, start:start + MC_CHUNK] = torch.softmax(self.model.head(chunk).float(), 1).cpu()
             self._cache[key] = out
         return self._cache[key]
