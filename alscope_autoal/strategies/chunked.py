@@ -150,18 +150,21 @@ def knn_mean_distance(x: torch.Tensor, k: int) -> torch.Tensor:
 
 
 def count_within(x: torch.Tensor, y: torch.Tensor, radius_sq: float, weights: torch.Tensor | None = None,
-                 x_norms: torch.Tensor | None = None) -> torch.Tensor:
-    """For each row of x, how many rows of y (or their total weight) lie strictly within the radius."""
-    out = torch.zeros(len(x), dtype=torch.float64, device=x.device)
+                 x_norms: torch.Tensor | None = None, x_rows: torch.Tensor | None = None) -> torch.Tensor:
+    """For each row of x (of `x[x_rows]` when given: gathered chunk by chunk, never copied whole), how many rows
+    of y (or their total weight) lie strictly within the radius. `x_norms` are those of x's rows."""
+    n = len(x) if x_rows is None else len(x_rows)
+    out = torch.zeros(n, dtype=torch.float64, device=x.device)
     if len(y) == 0:
         return out
     x_norms = sq_norms(x) if x_norms is None else x_norms
     y_norms = sq_norms(y)
     w = torch.ones(len(y), dtype=x.dtype, device=x.device) if weights is None else weights.to(x.device, x.dtype)
     step = chunk_size(len(y))
-    for start in range(0, len(x), step):
-        block = sq_dist_block(x[start:start + step], y, x_norms[start:start + step], y_norms)
-        out[start:start + step] = ((block < radius_sq).to(x.dtype) @ w).double()
+    for start in range(0, n, step):
+        rows = slice(start, start + step) if x_rows is None else x_rows[start:start + step]
+        block = sq_dist_block(x[rows], y, x_norms[rows], y_norms)
+        out[start:start + step] = (block.lt_(radius_sq) @ w).double()  # in place: 1.0 within, 0.0 outside
     return out
 
 

@@ -99,7 +99,7 @@ class ProbCover:
             covered[new] = True
             near = torch.nonzero(d_cur < 4 * r2).squeeze(1)  # a neighbour of a new point lies within 2 delta
             new_rows = torch.as_tensor(new, dtype=torch.long, device=z.device)
-            degree[near] -= count_within(z[near], z[new_rows], r2, x_norms=norms[near])
+            degree[near] -= count_within(z, z[new_rows], r2, x_norms=norms, x_rows=near)
             degree[cur] = -1
         picked = fill_up(np.asarray(picked, dtype=np.int64), len(ctx.pool), budget, rng, allowed=unlabeled)
         return Selection(picked, {"probcover_delta": delta, "probcover_coverage": float(covered.mean())})
