@@ -52,8 +52,8 @@ def nearest(x: torch.Tensor, centres: torch.Tensor) -> tuple[torch.Tensor, torch
     c_norms = sq_norms(centres)
     step = chunk_size(len(centres))
     for start in range(0, len(x), step):
-        block = sq_dist_block(x[start:start + step], centres, b_norms=c_norms)
-        dist[start:start + step], idx[start:start + step] = block.min(1)
+        dist[start:start + step], idx[start:start + step] = sq_dist_block(x[start:start + step], centres,
+                                                                          b_norms=c_norms).min(1)
     return dist, idx
 
 
@@ -145,6 +145,7 @@ def knn_mean_distance(x: torch.Tensor, k: int) -> torch.Tensor:
     for start in range(0, len(x), step):
         block = sq_dist_block(x[start:start + step], x, norms[start:start + step], norms)
         nearest_k = block.topk(min(k + 1, len(x)), dim=1, largest=False).values[:, 1:]  # drop self
+        del block  # before the next chunk's two blocks are made
         out[start:start + step] = nearest_k.sqrt().mean(1)
     return out
 
@@ -163,8 +164,9 @@ def count_within(x: torch.Tensor, y: torch.Tensor, radius_sq: float, weights: to
     step = chunk_size(len(y))
     for start in range(0, n, step):
         rows = slice(start, start + step) if x_rows is None else x_rows[start:start + step]
-        block = sq_dist_block(x[rows], y, x_norms[rows], y_norms)
-        out[start:start + step] = (block.lt_(radius_sq) @ w).double()  # in place: 1.0 within, 0.0 outside
+        within = sq_dist_block(x[rows], y, x_norms[rows], y_norms).lt_(radius_sq)  # in place: 1.0 or 0.0
+        out[start:start + step] = (within @ w).double()
+        del within  # before the next chunk's two blocks are made
     return out
 
 
@@ -176,6 +178,7 @@ def nearest_other_label(x: torch.Tensor, rows: np.ndarray, labels: torch.Tensor)
     for start in range(0, len(rows), step):
         r = torch.as_tensor(rows[start:start + step], device=x.device)
         block = sq_dist_block(x[r], x, norms[r], norms)
-        block[labels[r][:, None] == labels[None, :]] = float("inf")
+        block.masked_fill_(labels[r][:, None] == labels[None, :], float("inf"))  # block[mask] = ... made indices
         out[start:start + step] = block.min(1).values
+        del block  # before the next chunk's two blocks are made
     return out
