@@ -2,7 +2,9 @@
 TypiClust, ProbCover).
 
 No function here builds an N x N or N x k matrix for the whole pool: pairwise blocks are cut into row chunks of
-at most `CHUNK_ELEMENTS` entries (16 MiB of float32), two of which are alive while a block is computed, so the
+at most `CHUNK_ELEMENTS` entries (16 MiB of float32), two of which are alive while a block is computed. Each
+loop uses its block within one statement, so the block is freed before the next chunk's two are made (a name
+holding it would keep a third alive). The
 extra memory is O(N + CHUNK_ELEMENTS) on top of the embeddings themselves, whatever the pool size. Greedy
 selectors (k-means++, k-center) only ever need the distance from every point to one new centre, which is an O(N)
 vector. Everything runs on the device of its inputs: strategies
@@ -143,9 +145,8 @@ def knn_mean_distance(x: torch.Tensor, k: int) -> torch.Tensor:
     out = torch.empty(len(x), dtype=x.dtype, device=x.device)
     step = chunk_size(len(x))
     for start in range(0, len(x), step):
-        block = sq_dist_block(x[start:start + step], x, norms[start:start + step], norms)
-        nearest_k = block.topk(min(k + 1, len(x)), dim=1, largest=False).values[:, 1:]  # drop self
-        del block  # before the next chunk's two blocks are made
+        nearest_k = (sq_dist_block(x[start:start + step], x, norms[start:start + step], norms)
+                     .topk(min(k + 1, len(x)), dim=1, largest=False).values[:, 1:])  # [:, 1:] drops self
         out[start:start + step] = nearest_k.sqrt().mean(1)
     return out
 
@@ -164,9 +165,8 @@ def count_within(x: torch.Tensor, y: torch.Tensor, radius_sq: float, weights: to
     step = chunk_size(len(y))
     for start in range(0, n, step):
         rows = slice(start, start + step) if x_rows is None else x_rows[start:start + step]
-        within = sq_dist_block(x[rows], y, x_norms[rows], y_norms).lt_(radius_sq)  # in place: 1.0 or 0.0
-        out[start:start + step] = (within @ w).double()
-        del within  # before the next chunk's two blocks are made
+        # lt_ in place: 1.0 within the radius, 0.0 outside
+        out[start:start + step] = (sq_dist_block(x[rows], y, x_norms[rows], y_norms).lt_(radius_sq) @ w).double()
     return out
 
 
@@ -177,8 +177,7 @@ def nearest_other_label(x: torch.Tensor, rows: np.ndarray, labels: torch.Tensor)
     step = chunk_size(len(x))
     for start in range(0, len(rows), step):
         r = torch.as_tensor(rows[start:start + step], device=x.device)
-        block = sq_dist_block(x[r], x, norms[r], norms)
-        block.masked_fill_(labels[r][:, None] == labels[None, :], float("inf"))  # block[mask] = ... made indices
-        out[start:start + step] = block.min(1).values
-        del block  # before the next chunk's two blocks are made
+        # masked_fill_, unlike block[mask] = inf, makes no index tensor
+        out[start:start + step] = (sq_dist_block(x[r], x, norms[r], norms)
+                                   .masked_fill_(labels[r][:, None] == labels[None, :], float("inf")).min(1).values)
     return out
