@@ -11,7 +11,7 @@ job ids: the jobs rerun, and results written under the old values are stale (doc
 from __future__ import annotations
 
 import json
-from dataclasses import fields, replace
+from dataclasses import Field, fields, replace
 from types import SimpleNamespace
 from typing import Any
 
@@ -23,10 +23,16 @@ BUDGET_FIELDS = ("budget", "budget_overrides")  # replaced by the one budget tha
 
 
 def profile_values(profile: Profile, dataset: str) -> dict[str, Any]:
-    values = {f.name: getattr(profile, f.name) for f in fields(profile) if f.name not in BUDGET_FIELDS}
+    values = {f.name: getattr(profile, f.name) for f in fields(profile)
+              if f.name not in BUDGET_FIELDS and not at_default_when_set(profile, f)}
     budget = profile.budget_for(dataset)
     values |= {f"budget.{f.name}": getattr(budget, f.name) for f in fields(budget)}
     return values
+
+
+def at_default_when_set(profile: Profile, f: Field) -> bool:
+    """Whether a field marked `profiles.WHEN_SET` holds its default (and so stays out of the identity)."""
+    return f.metadata.get("identity") == "when-set" and getattr(profile, f.name) == f.default
 
 
 def strategy_defaults(strategy: str, profile: Profile) -> dict[str, Any]:

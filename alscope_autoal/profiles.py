@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+# Metadata for a Profile field added after results were published: at its default it stays out of the job
+# identity (`identity.profile_values`), so the jobs that existed before it keep their ids.
+WHEN_SET = {"identity": "when-set"}
+
 from .registry import Registry
 
 

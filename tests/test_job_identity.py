@@ -146,3 +146,19 @@ def test_a_job_planned_under_other_settings_does_not_run(monkeypatch):
     edit_profile(monkeypatch, "smoke", lr=0.01)
     with pytest.raises(UserError, match="profile.lr"):
         check_current(spec)
+
+
+def test_a_profile_field_marked_when_set_joins_the_identity_only_when_set():
+    from dataclasses import dataclass, field
+
+    from alscope_autoal.identity import profile_values
+    from alscope_autoal.profiles import WHEN_SET, Profile
+
+    @dataclass(frozen=True)
+    class WithNewField(Profile):
+        new_knob: int | None = field(default=None, metadata=WHEN_SET)
+
+    base = PROFILES.get("smoke")
+    plain = WithNewField(**{f: getattr(base, f) for f in base.__dataclass_fields__})
+    assert profile_values(plain, "digits") == profile_values(base, "digits")  # old jobs keep their ids
+    assert profile_values(plain.with_(new_knob=5), "digits")["new_knob"] == 5
