@@ -2,7 +2,7 @@
 defaults (S = 1,000 sampled label configurations, K = 20 MC-dropout passes) and C = 10 classes.
 
 A round is `budget` such steps over the shortlisted candidates, so this one number sizes a paper-scale round
-(README, "On a GPU: reproducible, and selection on the device"). Time is process CPU time on one torch thread,
+(docs/clusters.md, "On a GPU: reproducible, and selection on the device"). Time is process CPU time on one torch thread,
 so other work on the machine does not inflate it.
 
     OMP_NUM_THREADS=1 python benchmarks/batchbald_step.py --candidates 2000

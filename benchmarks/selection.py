@@ -15,7 +15,7 @@ Peak memory is the highest resident set size seen while the strategy runs (sampl
 re-runs itself with MALLOC_MMAP_THRESHOLD_=65536 so that freed blocks go back to the OS and the resident set
 tracks live memory (otherwise glibc keeps freed memory and later strategies look free). Every strategy runs
 once on a small pool first, so one-time costs (imports, thread pools) stay out of the figures. Next to each
-figure stands the memory the strategy's docstring (and the README's "Memory" paragraph) promises, where it
+figure stands the memory the strategy's docstring (and the memory table of docs/frozen-encoders.md) promises, where it
 promises one: the named terms in MiB, "+ O(N)" where it also allows a few length-N vectors.
 
     python benchmarks/selection.py                       # 10k, 30k, 100k; d=512; C=10; budget 1000

@@ -92,3 +92,87 @@ def test_links_and_paths_in_the_notes_resolve():
             if not (REPO / match.group(1).split("::")[0]).exists():
                 broken.append(f"{path.name}:{line_of(text, match.start())}: {match.group(1)} does not exist")
     assert not broken, "\n".join(broken)
+
+
+# ---- the README is a front door, and every command shown in it or in docs/ is one that exists ----
+
+FENCE = re.compile(r"```(?:bash|sh|console)?\n(.*?)```", re.S)
+INLINE = re.compile(r"`((?:autoal|python benchmarks/)[^`]*)`")
+OPTION = re.compile(r"(?<![\w-])(--[a-z][\w-]*)")
+README_MAX_LINES = 300
+
+
+def user_pages() -> list[Path]:
+    return [REPO / "README.md", *notes()]
+
+
+def shown_commands(text: str) -> list[str]:
+    """Every `autoal ...` or `python benchmarks/...` command in fenced shell blocks and inline code; a trailing
+    backslash joins a command's lines, and comments are dropped."""
+    found = []
+    for block in FENCE.findall(text):
+        for line in block.replace("\\\n", " ").splitlines():
+            for part in re.split(r"&&|\|\||;|\|", line.split(" #")[0]):
+                found.append(part.strip())
+    found += [m.group(1) for m in INLINE.finditer(text)]
+    return [c for c in found if c.startswith(("autoal ", "python benchmarks/")) or c == "autoal"]
+
+
+def command_options() -> dict[str, set[str]]:
+    """Each autoal command's option names (both spellings of a --x/--no-x flag)."""
+    import typer
+
+    from alscope_autoal.cli.app import app
+
+    group = typer.main.get_command(app)
+    return {name: {opt for param in cmd.params for opt in (*param.opts, *param.secondary_opts)}
+            for name, cmd in group.commands.items()}
+
+
+def unknown_options(command: str, options: dict[str, set[str]]) -> list[str]:
+    words = command.split()
+    if words[0] == "python":
+        script = REPO / words[1]
+        if not script.is_file():
+            return [f"{words[1]} does not exist"]
+        source = script.read_text()
+        return [f"{words[1]} has no option {o}" for o in OPTION.findall(command) if f'"{o}"' not in source]
+    if len(words) == 1 or words[1].startswith("-"):
+        return []
+    if words[1] not in options:
+        return [f"autoal has no command {words[1]!r}"]
+    return [f"autoal {words[1]} has no option {o}" for o in OPTION.findall(command) if o not in options[words[1]]]
+
+
+def test_every_option_shown_in_the_readme_and_docs_exists():
+    options, broken = command_options(), []
+    for page in user_pages():
+        for command in shown_commands(page.read_text()):
+            broken += [f"{page.relative_to(REPO)}: {problem} (in: {command})"
+                       for problem in unknown_options(command, options)]
+    assert not broken, "\n".join(broken)
+
+
+def test_the_option_check_catches_a_made_up_option():
+    options = command_options()
+    assert unknown_options("autoal bench --seeds 3 --no-such-flag", options) == [
+        "autoal bench has no option --no-such-flag"]
+    assert unknown_options("autoal bench --no-deterministic --seeds 3", options) == []
+    assert unknown_options("autoal frobnicate", options) == ["autoal has no command 'frobnicate'"]
+
+
+def test_readme_links_resolve_and_it_stays_short():
+    text = (REPO / "README.md").read_text()
+    broken = [target for target in (m.group(1).split("#")[0] for m in LINK.finditer(text))
+              if target and "://" not in target and not (REPO / target).exists()]
+    assert not broken, f"README links that do not resolve: {broken}"
+    assert len(text.splitlines()) <= README_MAX_LINES, "the README is a front door: move depth into docs/"
+
+
+def test_every_docs_page_is_reachable_from_the_readme():
+    readme = (REPO / "README.md").read_text()
+    linked = {Path(m.group(1).split("#")[0]).name for m in LINK.finditer(readme)}
+    for page in notes():  # one click from the README, or one from a page it links
+        linked |= {Path(m.group(1).split("#")[0]).name for m in LINK.finditer(page.read_text())
+                   if page.name in linked}
+    assert not [p.name for p in notes() if p.name not in linked]

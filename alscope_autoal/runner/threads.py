@@ -3,9 +3,9 @@
 On CPU a job gets one thread unless `--threads` says otherwise. The models are small, so a second thread buys
 little, and a multi-threaded job slows to a crawl as soon as another process takes one of its cores (OpenMP
 threads wait for each other at every operation); one job per core is faster on a busy machine. On a quiet one
-it is not yet as fast: the default `autoal bench` took 80 s against 31 s before (README, "Set-up: two
-commands"). It also makes the numbers independent of the machine: the thread count changes how convolutions split
-their sums, so a fixed count gives the same result on any machine and with any number of workers.
+it is not yet as fast: the default `autoal bench` took 80 s against 31 s before (docs/measurements.md,
+"Default bench and test-suite times"). It also makes the numbers independent of the machine: the thread count
+changes how convolutions split their sums, so a fixed count gives the same result on any machine and with any number of workers.
 """
 
 from __future__ import annotations

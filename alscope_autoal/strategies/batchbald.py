@@ -30,7 +30,7 @@ from .uncertainty import entropy
 
 PRECISIONS = {"float64": torch.float64, "float32": torch.float32}
 # The whole pool in float64 elsewhere. On the linear profile's text pools the whole pool cost 20x more per job
-# for the same AUBC (README, "Frozen encoders and text datasets").
+# for the same AUBC (docs/frozen-encoders.md, "Frozen encoders and text datasets").
 PROFILE_DEFAULTS = {"paper": {"candidates": 10_000, "precision": "float32"},
                     "linear": {"candidates": 1_000, "precision": "float32"}}
 
