@@ -43,7 +43,7 @@ def list_(what: Annotated[Catalog, typer.Argument(help="What to list.")],
     for name in [name for name in registry if name not in oracles] + oracles:  # oracles last, in bold
         stdout.print(f"{name:<{width}}  {marks.get(name, '')}{oracle_mark(registry.describe(name), name in oracles)}",
                      style="bold" if name in oracles else None, highlight=False, markup=False, soft_wrap=True)
-    if marks:
+    if what is Catalog.datasets and marks:
         stderr.print(f"present: the dataset's files are under {data_root(data_dir)} (--data-dir); a missing one needs "
                      "'autoal bench --download' (a network) or its official files there", highlight=False)
 

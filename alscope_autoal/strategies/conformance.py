@@ -59,9 +59,10 @@ def as_embeddings(data: ImageDataset) -> ImageDataset:
     return replace(data, train_x=data.train_x.flatten(1).float() / 255, test_x=data.test_x.flatten(1).float() / 255)
 
 
-@functools.lru_cache(maxsize=2)
-def family_context(family: str) -> QueryContext:
-    """The round-0 context of a profile family ("cnn" or "linear"), trained once per process."""
+@functools.lru_cache(maxsize=4)
+def family_context(family: str, device: str = "cpu") -> QueryContext:
+    """The round-0 context of a profile family ("cnn" or "linear") on a torch device, trained once per process,
+    with the pool on the device as the loop puts it."""
     data = load_dataset("digits")
     profile_name = "smoke" if family == "cnn" else "linear"
     profile = PROFILES.get(profile_name).with_(**CAP)
@@ -74,9 +75,10 @@ def family_context(family: str) -> QueryContext:
     pool = LabelState(len(prepared.pool_y), prepared.is_unknown)
     pool.label(initial_indices(prepared, spec), 0)
     trainable = pool.trainable_indices()
-    device = torch.device("cpu")
-    model = train_model(prepared.pool_x[trainable], prepared.pool_y[trainable], img, profile, 1, device)
-    return QueryContext(model, pool, prepared.pool_x, prepared.pool_y, img, profile, device, 0, seed=7)
+    pool_x = prepared.pool_x.to(device)
+    model = train_model(pool_x[torch.as_tensor(trainable, device=device)], prepared.pool_y[trainable], img, profile,
+                        1, torch.device(device))
+    return QueryContext(model, pool, pool_x, prepared.pool_y, img, profile, torch.device(device), 0, seed=7)
 
 
 def fresh(ctx: QueryContext, pool: LabelState | None = None) -> QueryContext:
@@ -106,9 +108,9 @@ def run_select(make: Callable[[], Any], ctx: QueryContext, budget: int) -> tuple
         return None, f"select raised {message}"
 
 
-def family_checks(make: Callable[[], Any], family: str) -> list[CheckResult]:
+def family_checks(make: Callable[[], Any], family: str, device: str) -> list[CheckResult]:
     """The checks of one profile family, in the order `autoal check` prints them."""
-    base = family_context(family)
+    base = family_context(family, device)
     ctx = fresh(base)
     pool_before, model_before = ctx.pool.labeled_round.copy(), model_state(ctx.model)
     selection, error = run_select(make, ctx, BUDGET_ASKED)
@@ -164,13 +166,13 @@ def largest_budget(make, base: QueryContext, family: str) -> CheckResult:
     return CheckResult(name, not problems, reason)
 
 
-def check_strategy(name: str, params: dict[str, Any] | None = None,
-                   families: tuple[str, ...] = ("cnn", "linear")) -> list[CheckResult]:
-    """Every conformance check of a registered strategy (built with `params`), in order."""
+def check_strategy(name: str, params: dict[str, Any] | None = None, families: tuple[str, ...] = ("cnn", "linear"),
+                   device: str = "cpu") -> list[CheckResult]:
+    """Every conformance check of a registered strategy (built with `params`), in order, on a torch device."""
     STRATEGIES.check(name)
     make_strategy(name, params)  # bad parameters are the user's mistake, not a failed check
 
     def make():
         return make_strategy(name, params)
 
-    return [result for family in families for result in family_checks(make, family)]
+    return [result for family in families for result in family_checks(make, family, device)]
