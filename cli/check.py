@@ -11,7 +11,7 @@ from .options import Plugins, Threads
 
 
 def check(
-    strategy: Annotated[str, typer.Argument(help="A registered strategy, e.g. one a --plugin file registers.")],
+    strategy: Annotated[str, typer.Argument(help="A registered strategy name, e.g. one that a plugin file registers.")],
     plugin: Plugins = None,
     threads: Threads = 1,
 ) -> None:
