@@ -96,7 +96,7 @@ def bench(
     stderr.print(f"results: {out / 'jobs'} ({len(outcome.ran)} run, {len(outcome.skipped)} already there{elsewhere})")
     if outcome.failed:
         stderr.print(f"[red]{len(outcome.failed)} job(s) failed[/red]; details in {out / 'failures'}; "
-                     f"rerun just them: {retry_command(out, data_dir)}", highlight=False)
+                     f"rerun just them: {retry_command(out, data_dir, plugin)}", highlight=False)
         raise typer.Exit(1)
 
 

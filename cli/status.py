@@ -116,8 +116,9 @@ def group(spec) -> tuple[str, str, str, str]:
     return spec.dataset, spec.setting, spec.profile, spec.strategy
 
 
-def retry_command(out: Path, data_dir: Optional[Path] = None) -> str:
+def retry_command(out: Path, data_dir: Optional[Path] = None, plugins: Optional[list[str]] = None) -> str:
     words = ["autoal", "bench", "--out", str(out), "--retry-failed"]
+    words += [word for plugin in plugins or () for word in ("--plugin", plugin)]
     return shlex.join(words + (["--data-dir", str(data_dir)] if data_dir else []))
 
 

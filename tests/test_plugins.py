@@ -276,3 +276,11 @@ def test_the_example_keeps_the_contract_with_the_rng_it_is_given(fresh_context, 
     load_plugins([str(EXAMPLE)])
     picked = make_strategy("far-margin").select(fresh_context, 15, rng(0)).indices
     assert len(np.unique(picked)) == 15 and not fresh_context.pool.labeled_mask[picked].any()
+
+
+def test_a_selector_with_a_plugin_candidate_records_that_candidate_s_source(plugin_free):
+    load_plugins([str(EXAMPLE)])
+    spec = resolve(smoke_spec("autoal", strategy_params=(("candidates", "far-margin,margin"),)))
+    sources = {key: value for key, value in spec.resolved if key.startswith("strategy.source")}
+    assert list(sources) == ["strategy.source.far-margin"] and sources["strategy.source.far-margin"].startswith(
+        "my_strategy.py@")
