@@ -118,13 +118,16 @@ class Registry(Generic[T]):
 
     def get(self, name: str) -> T:
         entry = self.entries[self.check(name)]
-        target = entry.target
-        if isinstance(target, str):
-            module, attr = target.split(":")
-            target = importlib.import_module(module.strip())
-            for part in attr.strip().split("."):
-                target = getattr(target, part)
-        return target
+        if not isinstance(entry.target, str):
+            return entry.target
+        try:
+            return import_target(entry.target)
+        except Exception as exc:
+            if not entry.source.external:
+                raise
+            first = (f"{type(exc).__name__}: {exc}".splitlines() or [type(exc).__name__])[0]
+            raise UserError(f"{self.kind} {name!r} of {entry.source} cannot be loaded from {entry.target}: "
+                            f"{first}") from None
 
     def check(self, name: str) -> str:
         """Return `name` if registered, else raise a UserError that suggests the closest names."""
@@ -145,6 +148,15 @@ class Registry(Generic[T]):
 
     def __iter__(self) -> Iterator[str]:
         return iter(list(self.entries))
+
+
+def import_target(target: str) -> object:
+    """The object a "module:attr" (or "module:Class.attr") target names, imported now."""
+    module, attr = target.split(":")
+    found = importlib.import_module(module.strip())
+    for part in attr.strip().split("."):
+        found = getattr(found, part)
+    return found
 
 
 def first_doc_line(obj: object) -> str:

@@ -38,10 +38,11 @@ def list_(what: Annotated[Catalog, typer.Argument(help="What to list.")],
         registry = catalog(what)
         marks = (availability_marks(registry, data_dir) if what is Catalog.datasets
                  else source_marks(registry) if what is Catalog.strategies else {})
+        descriptions = {name: registry.describe(name) for name in registry}  # an entry point's: its docstring
     width = max(len(name) for name in registry)
     oracles = [name for name in registry if what is Catalog.strategies and is_oracle(name)]
     for name in [name for name in registry if name not in oracles] + oracles:  # oracles last, in bold
-        stdout.print(f"{name:<{width}}  {marks.get(name, '')}{oracle_mark(registry.describe(name), name in oracles)}",
+        stdout.print(f"{name:<{width}}  {marks.get(name, '')}{oracle_mark(descriptions[name], name in oracles)}",
                      style="bold" if name in oracles else None, highlight=False, markup=False, soft_wrap=True)
     if what is Catalog.datasets and marks:
         stderr.print(f"present: the dataset's files are under {data_root(data_dir)} (--data-dir); a missing one needs "

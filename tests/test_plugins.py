@@ -117,6 +117,18 @@ def test_an_entry_point_never_shadows_a_built_in(tmp_path, monkeypatch):
         registry.check("margin")
 
 
+def test_an_entry_point_that_cannot_be_imported_is_one_line_naming_it(tmp_path, monkeypatch):
+    fixture_distribution(tmp_path)
+    write(tmp_path / "autoal_fixture_strategies-0.1.dist-info" / "entry_points.txt",
+          "[alscope_autoal.strategies]\ngone = autoal_fixture_gone:Gone\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry = Registry("strategy", discover=entry_point_entries)
+    with pytest.raises(UserError, match=r"^strategy 'gone' of entry point of autoal-fixture-strategies cannot be "
+                                        r"loaded from autoal_fixture_gone:Gone: ModuleNotFoundError: No module named "
+                                        r"'autoal_fixture_gone'$"):
+        registry.get("gone")
+
+
 def test_a_plugin_file_joins_the_registry_and_the_listing_names_it(tmp_path, plugin_free):
     result = runner.invoke(app, ["list", "strategies", "--plugin", str(EXAMPLE)])
     assert result.exit_code == 0, result.output
