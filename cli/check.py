@@ -7,13 +7,13 @@ from typing import Annotated
 import typer
 
 from .errors import user_errors
-from .options import Plugins, Threads
+from .options import Plugins
 
 
 def check(
     strategy: Annotated[str, typer.Argument(help="A registered strategy name, e.g. one that a plugin file registers.")],
     plugin: Plugins = None,
-    threads: Threads = 1,
+    threads: Annotated[int, typer.Option(help="Torch CPU threads for the checks (they run on the CPU).")] = 1,
 ) -> None:
     """Check a strategy against the contract every built-in passes (docs/own-strategy.md), on digits with the
     small CNN and with a linear head on embeddings: one line per check, pass or FAIL with the reason; exit code 1
@@ -37,10 +37,10 @@ def check(
     stderr.print(f"{strategy}: all {len(results)} checks passed", highlight=False)
 
 
-def run_checks(strategy: str, threads: int | None):
+def run_checks(strategy: str, threads: int):
     import torch
 
     from alscope_autoal.strategies.conformance import check_strategy
 
-    torch.set_num_threads(threads or 1)
+    torch.set_num_threads(max(1, threads))
     return check_strategy(strategy)
