@@ -6,6 +6,9 @@ those by defining a classmethod `resolved_params(profile) -> dict`; AutoAL-famil
 autoal-lookahead and any subclass of AutoAL) contribute the profile's entry in AutoAL's SCHEDULES. Values are
 JSON scalars (str, int, float, bool, None). The job id hashes them, so an edited profile or schedule gives new
 job ids: the jobs rerun, and results written under the old values are stale (docs/protocol.md, "Job identity").
+A strategy from outside the package (an entry point or a `--plugin`) also contributes its code's source,
+"strategy.source" = "<module or file>@<sha12>" (and "strategy.source.<name>" for such a selector candidate), so an
+edited plugin gives new jobs; built-in strategies add nothing, so their jobs keep their ids.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from types import SimpleNamespace
 from typing import Any
 
 from .errors import UserError
+from .plugins import source_identity
 from .profiles import PROFILES, Profile
+from .registry import Source
 from .spec import JobSpec
 
 BUDGET_FIELDS = ("budget", "budget_overrides")  # replaced by the one budget that applies to the dataset
@@ -49,11 +54,25 @@ def strategy_defaults(strategy: str, profile: Profile) -> dict[str, Any]:
     return {}
 
 
+def external_strategies(spec: JobSpec) -> dict[str, Source]:
+    """The job's strategies from outside the package, by identity key: its own ("strategy.source") and its
+    candidates' ("strategy.source.<name>")."""
+    from .strategies import STRATEGIES
+
+    named = {"strategy.source": spec.strategy}
+    candidates = spec.params.get("candidates")
+    if isinstance(candidates, str):
+        named |= {f"strategy.source.{name.strip()}": name.strip() for name in candidates.split(",") if name.strip()}
+    sources = {key: STRATEGIES.source(name) for key, name in named.items() if name in STRATEGIES}
+    return {key: source for key, source in sources.items() if source.external}
+
+
 def resolved_values(spec: JobSpec) -> dict[str, Any]:
     """Every value the job's identity covers, under "profile." and "strategy." keys, as JSON scalars."""
     profile = PROFILES.get(spec.profile)
     values = {f"profile.{key}": value for key, value in profile_values(profile, spec.dataset).items()}
     values |= {f"strategy.{key}": value for key, value in strategy_defaults(spec.strategy, profile).items()}
+    values |= {key: source_identity(source) for key, source in external_strategies(spec).items()}
     return json.loads(json.dumps(values, default=str))
 
 
@@ -78,6 +97,11 @@ def check_current(spec: JobSpec) -> None:
     now = dict(resolve(spec).resolved)
     changed = sorted(key for key, value in spec.resolved if now.get(key, "<absent>") != value)
     changed += sorted(now.keys() - dict(spec.resolved).keys())
+    plugins = [f"{key} is {now.get(key, 'absent')} here, {dict(spec.resolved).get(key, 'absent')} when planned"
+               for key in changed if key.startswith("strategy.source")]
+    if plugins:
+        raise UserError(f"{spec.label}: the strategy's code differs from when the sweep was planned "
+                        f"({'; '.join(plugins)}): give every worker the same plugin file and plan the sweep again")
     if changed:
         raise UserError(f"{spec.label}: this code resolves {', '.join(changed)} differently from when the sweep was "
                         "planned; run every worker on the same version and plan the sweep again")

@@ -21,7 +21,7 @@ from .prepare import PreparedData, initial_indices, prepare
 from .profiles import PROFILES, Profile
 from .seeds import derive_seed, rng_for
 from .spec import JobSpec
-from .strategies import QueryContext, Selection, Strategy, make_strategy
+from .strategies import QueryContext, Selection, Strategy, checked_select, make_strategy
 from .training import ImageSpec, classification_metrics, forward_pool, train_model
 
 RoundCallback = Callable[[dict[str, Any]], None]
@@ -58,12 +58,13 @@ def evaluate(model, prepared: PreparedData, spec: ImageSpec, profile: Profile, d
 def query(strategy: Strategy, ctx: QueryContext, budget: int, rng: np.random.Generator
           ) -> tuple[Selection, dict[str, float]]:
     """The strategy's selection and its selection seconds. A budget that covers every unlabeled sample leaves
-    nothing to choose: all of them, without asking the strategy, at no cost and with no extras."""
+    nothing to choose: all of them, without asking the strategy, at no cost and with no extras. A selection that
+    breaks the contract (`strategies.selection_problems`) fails the job with the rule it broke."""
     unlabeled = ctx.pool.unlabeled_indices()
     if budget >= len(unlabeled):
         return Selection(unlabeled), {"selection_seconds": 0.0, "selection_cpu_seconds": 0.0}
     start = clocks()
-    selection = strategy.select(ctx, budget, rng)
+    selection = checked_select(strategy, ctx, budget, rng)
     return selection, seconds_since(start, "selection")
 
 

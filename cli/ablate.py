@@ -10,8 +10,8 @@ from typing import Annotated, Optional
 import typer
 
 from .errors import split_list, user_errors
-from .options import (DataDir, Datasets, Download, Encoder, ImbalanceFactor, Initial, OpenSetRatio, ProfileName,
-                      QuerySize, Rounds, Seeds, Threads)
+from .options import (DataDir, Datasets, Download, Encoder, ImbalanceFactor, Initial, OpenSetRatio, Plugins,
+                      ProfileName, QuerySize, Rounds, Seeds, Threads)
 
 
 def ablate(
@@ -41,6 +41,7 @@ def ablate(
     strategy_param: Annotated[Optional[list[str]], typer.Option(
         help="autoal.KEY=VALUE for every variant (or BASELINE.KEY=VALUE), repeatable.",
         show_default="each strategy's own values")] = None,
+    plugin: Plugins = None,
     workers: Annotated[Optional[int], typer.Option(help="Jobs run at once.", show_default="as bench")] = None,
     threads: Threads = None,
     out: Annotated[Path, typer.Option(help="Output folder: Parquet results and the ablation table/figure.")]
@@ -54,6 +55,7 @@ def ablate(
     into OUT ('autoal report OUT --ablation' and 'autoal plot OUT --ablation' rebuild them from OUT alone)."""
     from alscope_autoal.ablation import AblationRequest, ablation_specs, run_ablation, variants
     from alscope_autoal.bench import BenchRequest
+    from alscope_autoal.plugins import load_plugins
     from alscope_autoal.runner import RunOptions
     from alscope_autoal.strategies.autoal import PAPER_CANDIDATES
     from alscope_autoal.strategies.params import parse_strategy_params
@@ -61,6 +63,7 @@ def ablate(
     from .render import ProgressReporter, stderr, warn_if_oversubscribed
 
     with user_errors():
+        plugins = load_plugins(plugin)
         names = split_list(baselines) or ()
         bench = BenchRequest(**({"datasets": split_list(datasets)} if datasets else {}), strategies=names,
                              seeds=seeds, profile=profile, rounds=rounds, initial=initial, query_size=query_size,
@@ -71,7 +74,7 @@ def ablate(
                                   split_list(candidates) or PAPER_CANDIDATES)
         chosen = variants(request)
         options = RunOptions(data_dir=data_dir, download=download, threads=threads, workers=workers,
-                             command=shlex.join(["autoal", *sys.argv[1:]]))
+                             command=shlex.join(["autoal", *sys.argv[1:]]), plugins=plugins)
         specs = ablation_specs(request, options)
         options.check()
     if dry_run:

@@ -10,8 +10,8 @@ from typing import Annotated, Optional
 import typer
 
 from .errors import split_list, user_errors
-from .options import (DataDir, Datasets, Download, Encoder, ImbalanceFactor, Initial, OpenSetRatio, ProfileName,
-                      QuerySize, Rounds, Seeds, Threads)
+from .options import (DataDir, Datasets, Download, Encoder, ImbalanceFactor, Initial, OpenSetRatio, Plugins,
+                      ProfileName, QuerySize, Rounds, Seeds, Threads)
 
 
 def bench(
@@ -36,6 +36,7 @@ def bench(
     strategy_param: Annotated[Optional[list[str]], typer.Option(
         help="NAME.KEY=VALUE, repeatable, e.g. bald.passes=20 (see the strategy's docs).",
         show_default="each strategy's own values")] = None,
+    plugin: Plugins = None,
     workers: Annotated[Optional[int], typer.Option(
         help="Jobs run at once (never more than there are jobs).",
         show_default="one per CPU core; on a GPU machine, one per GPU times --jobs-per-gpu")] = None,
@@ -57,6 +58,7 @@ def bench(
     from dataclasses import replace
 
     from alscope_autoal.bench import BenchRequest, plan_bench, run_bench
+    from alscope_autoal.plugins import load_plugins
     from alscope_autoal.runner import RunOptions
     from alscope_autoal.strategies.params import parse_strategy_params, with_candidates
 
@@ -69,11 +71,12 @@ def bench(
         seeds=seeds, profile=profile, rounds=rounds, initial=initial, query_size=query_size,
         imbalance_factor=imbalance_factor, open_set_ratio=open_set_ratio, encoder=encoder)
     with user_errors():
+        plugins = load_plugins(plugin)
         params = parse_strategy_params(strategy_param, request.strategies)
         request = replace(request, strategy_params=with_candidates(params, request.strategies, candidates))
     options = RunOptions(data_dir=data_dir, download=download, threads=threads, deterministic=deterministic,
                          workers=workers, jobs_per_gpu=jobs_per_gpu, backend=backend, address=address,
-                         command=shlex.join(["autoal", *sys.argv[1:]]))
+                         command=shlex.join(["autoal", *sys.argv[1:]]), plugins=plugins)
     if dry_run:
         with user_errors():
             print_plan(out, *plan_bench(request, out, options, retry_failed))
@@ -93,7 +96,7 @@ def bench(
     stderr.print(f"results: {out / 'jobs'} ({len(outcome.ran)} run, {len(outcome.skipped)} already there{elsewhere})")
     if outcome.failed:
         stderr.print(f"[red]{len(outcome.failed)} job(s) failed[/red]; details in {out / 'failures'}; "
-                     f"rerun just them: {retry_command(out, data_dir)}", highlight=False)
+                     f"rerun just them: {retry_command(out, data_dir, plugin)}", highlight=False)
         raise typer.Exit(1)
 
 

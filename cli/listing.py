@@ -8,6 +8,9 @@ from typing import Annotated, Optional
 
 import typer
 
+from .errors import user_errors
+from .options import Plugins
+
 
 class Catalog(str, Enum):
     datasets = "datasets"
@@ -21,22 +24,36 @@ def list_(what: Annotated[Catalog, typer.Argument(help="What to list.")],
           data_dir: Annotated[Optional[Path], typer.Option(
               "--data-dir", envvar="AUTOAL_DATA_DIR",
               help="With 'datasets': mark those whose files are under this root.",
-              show_default="~/.cache/alscope-autoal/data")] = None) -> None:
-    """List the registered datasets, strategies, profiles, encoders or backends, one line each."""
+              show_default="~/.cache/alscope-autoal/data")] = None,
+          plugin: Plugins = None) -> None:
+    """List the registered datasets, strategies, profiles, encoders or backends, one line each; strategies say
+    where they come from (built-in, an installed distribution's entry point, a --plugin)."""
+    from alscope_autoal.plugins import load_plugins
     from alscope_autoal.roles import is_oracle
 
     from .render import stderr, stdout
 
-    registry = catalog(what)
-    marks = availability_marks(registry, data_dir) if what is Catalog.datasets else {}
+    with user_errors():
+        load_plugins(plugin)
+        registry = catalog(what)
+        marks = (availability_marks(registry, data_dir) if what is Catalog.datasets
+                 else source_marks(registry) if what is Catalog.strategies else {})
+        descriptions = {name: registry.describe(name) for name in registry}  # an entry point's: its docstring
     width = max(len(name) for name in registry)
     oracles = [name for name in registry if what is Catalog.strategies and is_oracle(name)]
     for name in [name for name in registry if name not in oracles] + oracles:  # oracles last, in bold
-        stdout.print(f"{name:<{width}}  {marks.get(name, '')}{oracle_mark(registry.describe(name), name in oracles)}",
+        stdout.print(f"{name:<{width}}  {marks.get(name, '')}{oracle_mark(descriptions[name], name in oracles)}",
                      style="bold" if name in oracles else None, highlight=False, markup=False, soft_wrap=True)
-    if marks:
+    if what is Catalog.datasets and marks:
         stderr.print(f"present: the dataset's files are under {data_root(data_dir)} (--data-dir); a missing one needs "
                      "'autoal bench --download' (a network) or its official files there", highlight=False)
+
+
+def source_marks(registry) -> dict[str, str]:
+    """Each strategy's origin ('built-in', 'entry point of DIST', 'plugin FILE'), padded to one width."""
+    sources = {name: str(registry.source(name)) for name in registry}
+    width = max(len(source) for source in sources.values())
+    return {name: f"{source:<{width}}  " for name, source in sources.items()}
 
 
 def data_root(data_dir: Path | None) -> Path:

@@ -26,3 +26,6 @@ Download = Annotated[bool, typer.Option(help="Fetch missing datasets (needs a ne
 Threads = Annotated[Optional[int], typer.Option(
     help="Torch CPU threads per job. On CPU the thread count changes the floating-point result, so fix it to "
          "reproduce a run exactly.", show_default="1 on CPU; on a GPU, the CPU cores divided among the workers")]
+Plugins = Annotated[Optional[list[str]], typer.Option(
+    "--plugin", help="A .py file or module that registers strategies (docs/own-strategy.md); repeatable. Every "
+                     "job's process imports it too.", show_default="none")]

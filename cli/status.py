@@ -11,16 +11,21 @@ from typing import Annotated, Optional
 import typer
 
 from .errors import user_errors
+from .options import Plugins
 
 
 def status(
     results_dir: Annotated[Path, typer.Argument(help="The --out folder of an 'autoal bench' sweep.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the state of every job as JSON.")] = False,
+    plugin: Plugins = None,
 ) -> None:
-    """How much of the sweeps in RESULTS_DIR is done, failed and pending, and the commands that finish them."""
+    """How much of the sweeps in RESULTS_DIR is done, failed and pending, and the commands that finish them.
+    With the sweep's plugin files, results of its plugin strategies written under an older file show as stale."""
+    from alscope_autoal.plugins import load_plugins
     from alscope_autoal.runner import sweep_status
 
     with user_errors():
+        load_plugins(plugin)
         state = sweep_status(results_dir)
     if as_json:
         typer.echo(json.dumps(status_json(state), indent=1))
@@ -116,8 +121,9 @@ def group(spec) -> tuple[str, str, str, str]:
     return spec.dataset, spec.setting, spec.profile, spec.strategy
 
 
-def retry_command(out: Path, data_dir: Optional[Path] = None) -> str:
+def retry_command(out: Path, data_dir: Optional[Path] = None, plugins: Optional[list[str]] = None) -> str:
     words = ["autoal", "bench", "--out", str(out), "--retry-failed"]
+    words += [word for plugin in plugins or () for word in ("--plugin", plugin)]
     return shlex.join(words + (["--data-dir", str(data_dir)] if data_dir else []))
 
 

@@ -84,3 +84,22 @@ def fresh_context(digits_context) -> QueryContext:
 
 def rng(seed: int = 0) -> np.random.Generator:
     return np.random.default_rng(seed)
+
+
+@pytest.fixture
+def plugin_free(monkeypatch):
+    """The strategy registry and the record of imported plugins as they were before the test, afterwards too:
+    a plugin a test imports (through the CLI or `load_plugins`) is forgotten when it ends."""
+    import sys
+
+    from alscope_autoal import plugins
+    from alscope_autoal.strategies import STRATEGIES
+
+    STRATEGIES.names()  # entry points discovered before the snapshot
+    monkeypatch.setattr(STRATEGIES, "_entries", dict(STRATEGIES._entries))
+    monkeypatch.setattr(plugins, "_loaded", {})
+    modules = set(sys.modules)
+    yield
+    for name in set(sys.modules) - modules:
+        if name.startswith("autoal_plugin_"):
+            del sys.modules[name]

@@ -30,12 +30,15 @@ RECHECK_SECONDS = 1.0  # how often jobs held by other sweeps are looked at again
 def compute_job(
     spec: JobSpec, options: RunOptions = RunOptions(), on_round: Callable[[dict[str, Any]], None] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Load the data and run the job under the options' threads (None: this process's setting), device and
-    `determinism.numerics`: its rows (one per round) and the provenance for its result file."""
+    """Import the options' plugins (once per process), load the data and run the job under the options' threads
+    (None: this process's setting), device and `determinism.numerics`: its rows (one per round) and the
+    provenance for its result file."""
     from ..determinism import numerics
     from ..encoders.cache import job_data
     from ..loop import pick_device, run_job
+    from ..plugins import load_plugins
 
+    load_plugins(options.plugins)
     with torch_threads(options.threads):
         data = job_data(spec, data_dir=options.data_dir, download=options.download)
         with numerics(options.deterministic):
@@ -43,7 +46,17 @@ def compute_job(
             rows = run_job(spec, data, dev, on_round)
         return rows, provenance(spec, data.fingerprint, {
             "device": str(dev), "deterministic": options.deterministic,
-            "cublas_workspace_config": os.environ.get(CUBLAS_VARIABLE)})
+            "cublas_workspace_config": os.environ.get(CUBLAS_VARIABLE)} | plugin_provenance(spec))
+
+
+def plugin_provenance(spec: JobSpec) -> dict[str, Any]:
+    """The footer's record of the job's strategies from outside the package (nothing for built-ins)."""
+    from ..identity import external_strategies
+    from ..plugins import provenance
+
+    sources = {key.removeprefix("strategy.source").lstrip(".") or spec.strategy: source
+               for key, source in external_strategies(spec).items()}
+    return {"plugins": {name: provenance(source) for name, source in sources.items()}} if sources else {}
 
 
 def execute_job(spec: JobSpec, out_dir: Path, options: RunOptions = RunOptions(),

@@ -2,7 +2,8 @@
 
 Part of it says where the jobs run (backend, workers, GPUs); the rest is what each job needs wherever it runs: the
 data folder, whether to download, its torch threads, its device and `--deterministic`. A backend hands the same
-object on to its jobs, with `threads` settled to the count it chose for them.
+object on to its jobs, with `threads` settled to the count it chose for them, and each job's process imports its
+`plugins` first, so strategies from outside the package mean the same code wherever a job runs.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class RunOptions:
     backend: str = "local"  # a name in `backends.BACKENDS`
     address: str | None = None  # a Ray cluster; None starts a local Ray instance
     command: str | None = None  # the command line that started the sweep, kept in its manifest
+    plugins: tuple[str, ...] = ()  # --plugin files (absolute paths) and modules: every job's process imports them
 
     def check(self) -> None:
         """Refuse options no backend can honour, with the flag to change; nothing has run yet."""

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from ..plugins import reference
 from ..results import write_job
 from ..spec import JobSpec
 from .backends import BACKENDS, Backend
@@ -89,9 +90,11 @@ def run_ray(queue: JobQueue, options: RunOptions, sweep_jobs: int) -> None:
     """Run the queue's jobs as Ray tasks (each on `options.threads` torch threads, `job_threads` deciding when
     None); the driver writes results and failures under the queue's folder."""
     ray = import_ray()
-    # the tasks get their thread count settled, and the data dir as a full path (their working folder differs)
+    # the tasks get their thread count settled, and the data dir and plugin files as full paths (their working
+    # folder differs)
     options = replace(options, threads=job_threads(options.threads),
-                      data_dir=Path(options.data_dir).expanduser().resolve() if options.data_dir else None)
+                      data_dir=Path(options.data_dir).expanduser().resolve() if options.data_dir else None,
+                      plugins=tuple(reference(plugin) for plugin in options.plugins))
     connecting = time.perf_counter()
     started_here = connect(ray, options.address)
     queue.recorder.outcome.startup_seconds = time.perf_counter() - connecting

@@ -1,21 +1,25 @@
 """The strategy registry. Entries are classes (or "module:Class" for heavy ones, imported on first use);
-`make_strategy` builds one with its parameters."""
+`make_strategy` builds one with its parameters. Strategies from outside the package join it through installed
+entry points (read at the first lookup) and `--plugin` files or modules (`alscope_autoal.plugins`), which
+register with `STRATEGIES.add` or `@register_strategy`; docs/own-strategy.md is their contract."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from ..errors import UserError
+from ..plugins import entry_point_entries
 from ..registry import Registry
 from ..roles import ORACLES  # noqa: F401  (strategies that are ceilings, never ranked)
-from .base import QueryContext, ScoreStrategy, Selection, Strategy, select_or_all, top_k
+from .base import (ContractError, QueryContext, ScoreStrategy, Selection, Strategy, checked_select, select_or_all,
+                   selection_problems, top_k)
 from .baselines import RandomSampling
 from .uncertainty import EntropySampling, LeastConfidence, MarginSampling
 
-__all__ = ["STRATEGIES", "QueryContext", "ScoreStrategy", "Selection", "Strategy", "make_strategy", "select_or_all",
-           "top_k"]
+__all__ = ["STRATEGIES", "ContractError", "QueryContext", "ScoreStrategy", "Selection", "Strategy", "checked_select",
+           "make_strategy", "register_strategy", "select_or_all", "selection_problems", "top_k"]
 
-STRATEGIES: Registry[type] = Registry("strategy")
+STRATEGIES: Registry[type] = Registry("strategy", discover=entry_point_entries)
 STRATEGIES.add("random", RandomSampling, "uniform random sampling: the reference")
 STRATEGIES.add("entropy", EntropySampling, "highest predictive entropy (Shannon 1948; Settles 2009 survey)")
 STRATEGIES.add("margin", MarginSampling, "smallest gap between the two top classes (Scheffer et al. 2001)")
@@ -76,6 +80,11 @@ STRATEGIES.add("tailor", "alscope_autoal.strategies.selectors:TAILOR",
                "(Zhang et al., NeurIPS 2023, TAILOR)")
 STRATEGIES.add("tcm", "alscope_autoal.strategies.selectors:TCM",
                "TypiClust while labels per class are few, then margin (Doucet et al. 2024, TCM)")
+
+
+def register_strategy(name: str, description: str):
+    """Class decorator for strategies from outside the package: `@register_strategy("mine", "what it does")`."""
+    return STRATEGIES.register(name, description)
 
 
 def make_strategy(name: str, params: dict[str, Any] | None = None) -> Strategy:

@@ -169,6 +169,58 @@ class Strategy(Protocol):
     def select(self, ctx: QueryContext, budget: int, rng: np.random.Generator) -> Selection: ...
 
 
+class ContractError(RuntimeError):
+    """A strategy returned what the contract forbids: its job fails with this reason and the sweep goes on."""
+
+
+# What `selection_problems` checks, by the name `autoal check` prints for it.
+RETURNS, BUDGET, DUPLICATES, INDICES = ("returns a Selection", "budget respected", "no duplicates",
+                                        "no labeled or out-of-range indices")
+
+
+def selection_problems(selection: object, pool: LabelState, budget: int) -> dict[str, str]:
+    """Each broken rule of the selection contract with its reason (empty when the selection keeps them all):
+    a `Selection` of integer indices with numeric extras, exactly `budget` of them, no index twice, each an
+    unlabeled pool index. The loop refuses such a selection; `autoal check` prints each rule."""
+    if not isinstance(selection, Selection):
+        return {RETURNS: f"select returned {type(selection).__name__}, not a Selection(indices, extras)"}
+    picked = np.asarray(selection.indices)
+    if picked.ndim != 1 or picked.dtype.kind not in "iu":
+        return {RETURNS: f"indices must be a 1-D integer array, got {picked.dtype} of shape {picked.shape}"}
+    problems = {}
+    odd = [key for key, value in selection.extras.items() if not is_number(key, value)]
+    if odd:
+        problems[RETURNS] = f"extra {odd[0]!r} is {selection.extras[odd[0]]!r}, not a number"
+    if len(picked) != budget:
+        problems[BUDGET] = f"{len(picked)} indices returned for a budget of {budget}"
+    values, counts = np.unique(picked, return_counts=True)
+    if (counts > 1).any():
+        problems[DUPLICATES] = f"index {values[counts > 1][0]} picked {counts[counts > 1][0]} times"
+    size = len(pool.labeled_mask)
+    outside = picked[(picked < 0) | (picked >= size)]
+    if len(outside):
+        problems[INDICES] = f"index {outside[0]} is outside the pool (0 to {size - 1})"
+    elif pool.labeled_mask[picked].any():
+        problems[INDICES] = f"index {picked[pool.labeled_mask[picked]][0]} is already labeled"
+    return problems
+
+
+def is_number(key: object, value: object) -> bool:
+    """An extra becomes a numeric column of the round's row: a str key, a real number that is not a bool."""
+    return (isinstance(key, str) and isinstance(value, (int, float, np.integer, np.floating))
+            and not isinstance(value, (bool, np.bool_)))
+
+
+def checked_select(strategy: Strategy, ctx: QueryContext, budget: int, rng: np.random.Generator) -> Selection:
+    """`strategy.select`, refused with a `ContractError` naming the first broken rule."""
+    selection = strategy.select(ctx, budget, rng)
+    problems = selection_problems(selection, ctx.pool, budget)
+    if problems:
+        rule, reason = next(iter(problems.items()))
+        raise ContractError(f"the strategy broke the contract ({rule}) in round {ctx.round}: {reason}")
+    return selection
+
+
 def select_or_all(strategy: Strategy, ctx: QueryContext, budget: int, rng: np.random.Generator) -> Selection:
     """`strategy.select`, or every unlabeled sample (no extras) when `budget` covers them all. Strategies that
     query other strategies (AutoAL's candidates on L_val, the oracle, albl, tailor) call them through this."""
