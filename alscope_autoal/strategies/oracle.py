@@ -86,7 +86,10 @@ class Oracle:
         batches, sources = self.draw_batches(ctx, held_out, budget)
         scored_on = held_out if self.holdout_size else self.rest_of_pool(ctx, batches)
         t0 = time.perf_counter()
-        scores = self.score_batches(ctx, batches, scored_on)
+        if len(scored_on):
+            scores = self.score_batches(ctx, batches, scored_on)
+        else:  # nothing left to judge on (see rest_of_pool): the first batch, and the row says it was not judged
+            scores = [(float("nan"), float("nan")), *[(float("-inf"), float("-inf"))] * (len(batches) - 1)]
         best = max(range(len(batches)), key=lambda i: scores[i])  # the first of equal scores: deterministic
         return Selection(batches[best], {
             "oracle_best_batch": best,
@@ -113,13 +116,10 @@ class Oracle:
         """The unlabeled known-class samples in none of the batches: labeled data no look-ahead model trained on,
         the same for every batch of the round. Scoring each model on everything outside its own batch instead
         would favour batches of hard samples: their model would be spared those samples while every other model
-        is scored on them."""
+        is scored on them. Empty when the batches cover the whole pool (a budget that empties it): the oracle
+        then takes the first batch unjudged, and its row records a held-out size of 0."""
         rest = np.setdiff1d(ctx.pool.unlabeled_indices(), np.concatenate(batches))
-        rest = rest[~ctx.pool.is_unknown[rest]]
-        if len(rest) == 0:
-            raise UserError("oracle: no unlabeled sample is left outside its batches to score them on; lower "
-                            "oracle.batches or the query size")
-        return rest
+        return rest[~ctx.pool.is_unknown[rest]]
 
     def draw_holdout(self, ctx: QueryContext) -> np.ndarray:
         known = ctx.pool.unlabeled_indices()
