@@ -32,10 +32,12 @@ def compute_job(
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Load the data and run the job under the options' threads (None: this process's setting), device and
     `determinism.numerics`: its rows (one per round) and the provenance for its result file."""
+    from ..data.user_sets import register_all, source_record
     from ..determinism import numerics
     from ..encoders.cache import job_data
     from ..loop import pick_device, run_job
 
+    register_all(options.datasets)
     with torch_threads(options.threads):
         data = job_data(spec, data_dir=options.data_dir, download=options.download)
         with numerics(options.deterministic):
@@ -43,7 +45,7 @@ def compute_job(
             rows = run_job(spec, data, dev, on_round)
         return rows, provenance(spec, data.fingerprint, {
             "device": str(dev), "deterministic": options.deterministic,
-            "cublas_workspace_config": os.environ.get(CUBLAS_VARIABLE)})
+            "cublas_workspace_config": os.environ.get(CUBLAS_VARIABLE), **source_record(spec.dataset)})
 
 
 def execute_job(spec: JobSpec, out_dir: Path, options: RunOptions = RunOptions(),
