@@ -84,6 +84,16 @@ def test_npz_images_run_with_two_workers_and_the_footer_names_the_file(digits_np
 
 
 @pytest.mark.slow
+def test_ray_tasks_read_the_user_file_too(digits_npz, tmp_path):
+    pytest.importorskip("ray")
+    out = tmp_path / "out"
+    result = invoke(["bench", "--profile", "smoke", "--strategies", "random", "--rounds", "1", "--datasets",
+                     f"scans={digits_npz}", "--backend", "ray", "--workers", "2", "--out", out])
+    assert result.exit_code == 0, result.output
+    assert set(read_results(out)["dataset"]) == {"scans"}
+
+
+@pytest.mark.slow
 def test_colour_image_folder_tree_of_any_size_trains_the_small_cnn(tmp_path):
     tree = write_tree(tmp_path / "shots", colour=True)
     result = invoke([*SMOKE, "--datasets", tree, "--out", tmp_path / "out"])
@@ -283,3 +293,29 @@ def test_retrying_failed_jobs_of_a_user_dataset_asks_for_its_file(digits_npz, tm
     result = invoke(["bench", "--out", tmp_path, "--retry-failed", "--dry-run", "--datasets",
                      f"unseen={digits_npz}"])
     assert result.exit_code == 0 and f"run   {spec.job_id}  unseen/" in result.output, result.output
+
+
+def readme_commands() -> list[str]:
+    """The commands of the README's "Benchmark on your own dataset" section, as a user would paste them."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text.split("## Benchmark on your own dataset", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```bash\n", 1)[1].split("```", 1)[0]
+    return [line for line in block.splitlines() if line.strip()]
+
+
+@pytest.mark.slow
+def test_the_readme_section_runs_as_written(tmp_path):
+    import shlex
+    import subprocess
+    import sys
+
+    write_npz(tmp_path / "scans.npz", **digits_splits())
+    commands = readme_commands()
+    assert commands and all(command.startswith("autoal ") for command in commands)
+    autoal = Path(sys.executable).parent / "autoal"
+    for command in commands:
+        done = subprocess.run([str(autoal), *shlex.split(command)[1:]], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=600)
+        assert done.returncode == 0, f"{command}\n{done.stdout}\n{done.stderr}"
+    assert len(list((tmp_path / "scans-smoke" / "jobs").glob("*.parquet"))) == 2
+    assert "scans" in done.stdout and "margin" in done.stdout  # the report's tables
