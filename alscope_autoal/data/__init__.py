@@ -68,8 +68,11 @@ def load_dataset(name: str, data_dir: Path | str | None = None,
     from .user_sets import dataset_key
 
     DATASETS.check(name)
+    key = dataset_key(name)
     root = Path(data_dir).expanduser().resolve() if data_dir else default_data_dir()
-    return _load_cached(name, root, download, dataset_key(name))
+    if key:  # a user's file: read the same whatever the data dir, never downloaded
+        return _load_cached(name, Path("/"), False, key)
+    return _load_cached(name, root, download, key)
 
 
 @functools.lru_cache(maxsize=4)
