@@ -96,7 +96,7 @@ def test_ray_tasks_read_the_user_file_too(digits_npz, tmp_path):
 @pytest.mark.slow
 def test_colour_image_folder_tree_of_any_size_trains_the_small_cnn(tmp_path):
     tree = write_tree(tmp_path / "shots", colour=True)
-    result = invoke([*SMOKE, "--datasets", tree, "--out", tmp_path / "out"])
+    result = invoke([*SMOKE, "--datasets", tree, "--workers", "1", "--out", tmp_path / "out"])
     assert result.exit_code == 0, result.output
     rows = read_results(tmp_path / "out")
     assert set(rows["dataset"]) == {"shots"} and rows["accuracy"].notna().all()
@@ -109,7 +109,7 @@ def test_embeddings_run_the_linear_profile_without_an_encoder(tmp_path):
     path = write_npz(tmp_path / "feats.npz", train_embeddings=flat(arrays["x_train"]), y_train=arrays["y_train"],
                      test_embeddings=flat(arrays["x_test"]), y_test=arrays["y_test"])
     result = invoke(["bench", "--profile", "linear", "--strategies", "random,entropy", "--rounds", "2",
-                     "--datasets", path, "--out", tmp_path / "out"])
+                     "--datasets", path, "--workers", "1", "--out", tmp_path / "out"])
     assert result.exit_code == 0, result.output
     rows = read_results(tmp_path / "out")
     assert set(rows["dataset"]) == {"feats"} and set(rows["model"]) == {"linear"}
@@ -146,7 +146,8 @@ def write_text_folder(folder: Path, shared_data: Path, per_class: int = 120) -> 
 def test_text_csv_runs_with_the_minilm_encoder(shared_data, minilm_weights, tmp_path):
     folder = write_text_folder(tmp_path / "reviews", shared_data)
     result = invoke(["bench", "--profile", "linear", "--encoder", "minilm", "--strategies", "random", "--rounds",
-                     "2", "--initial", "30", "--query-size", "30", "--datasets", folder, "--out", tmp_path / "out"])
+                     "2", "--initial", "30", "--query-size", "30", "--datasets", folder, "--workers", "1", "--out",
+                     tmp_path / "out"])
     assert result.exit_code == 0, result.output
     rows = read_results(tmp_path / "out")
     assert set(rows["dataset"]) == {"reviews"} and rows["setting"].iloc[0] == "encoder=minilm"
