@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from .data import DATASETS, ImageDataset, TextDataset, load_dataset
+from .data.user_sets import looks_like_path, parse_entry, register, sources_of, user_source
 from .encoders import ENCODERS
 from .encoders.cache import cache_embeddings, check_pair
 from .errors import UserError
@@ -109,19 +110,56 @@ def labels_only(data: ImageDataset | TextDataset) -> ImageDataset:
 
 
 def check_encoder(request: BenchRequest) -> None:
-    """The linear profile learns on an encoder's embeddings, the CNN profiles on raw images."""
+    """The linear profile learns on an encoder's embeddings (or a user's precomputed ones), the CNN profiles on raw
+    images."""
     on_embeddings = PROFILES.get(request.profile).model == "linear"
     if request.encoder:
         ENCODERS.check(request.encoder)
         if not on_embeddings:
             raise UserError(f"--encoder needs --profile linear (the {request.profile} profile trains its CNN on "
                             "raw images)")
-    elif on_embeddings:
-        raise UserError(f"the {request.profile} profile learns on frozen embeddings: name an encoder with "
-                        "--encoder (see 'autoal list encoders')")
     for dataset in request.datasets:
         DATASETS.check(dataset)
+        precomputed = DATASETS.get(dataset).modality == "embeddings"
+        if precomputed and not on_embeddings:
+            raise UserError(f"{dataset!r} holds precomputed embeddings: run it with --profile linear (the "
+                            f"{request.profile} profile trains a CNN on images)")
+        if on_embeddings and not request.encoder and not precomputed:
+            raise UserError(f"the {request.profile} profile learns on frozen embeddings: name an encoder with "
+                            "--encoder (see 'autoal list encoders')")
         check_pair(dataset, request.encoder)
+
+
+def with_dataset_names(request: BenchRequest, base: Path | str | None = None) -> BenchRequest:
+    """The request with each user dataset entry ([NAME=]PATH, relative to `base`, the current folder by default)
+    read, checked and registered, and replaced by its name."""
+    names = tuple(dataset_name(entry, base) for entry in request.datasets)
+    twice = sorted({name for name in names if names.count(name) > 1 and user_source(name)})
+    if twice:
+        raise UserError(f"two of --datasets are named {twice[0]!r}: name each with NAME=PATH")
+    return replace(request, datasets=names)
+
+
+def dataset_name(entry: str, base: Path | str | None = None) -> str:
+    if entry in DATASETS:
+        return entry
+    if not looks_like_path(entry):
+        try:
+            DATASETS.check(entry)
+        except UserError as exc:
+            raise UserError(f"{exc}; or give the path of your own dataset (docs/own-dataset.md)") from None
+    source = parse_entry(entry, base)
+    register(source)
+    load_dataset(source.name)  # every check on its content, now, before any job runs
+    return source.name
+
+
+def require_known_datasets(specs: list[JobSpec]) -> None:
+    """A job planned on a user dataset needs its file: refuse, naming the option, when this process lacks it."""
+    for spec in specs:
+        if any(key.startswith("dataset.") for key, _ in spec.resolved) and spec.dataset not in DATASETS:
+            raise UserError(f"{spec.label} reads your dataset {spec.dataset!r}, whose file this command was not "
+                            f"given: add --datasets {spec.dataset}=PATH")
 
 
 def check_writable(out_dir: Path) -> None:
@@ -139,6 +177,7 @@ def plan(request: BenchRequest, options: RunOptions = RunOptions()) -> list[JobS
     """Validate a request (names, counts, budgets, data files under the options' data dir) and expand it into job
     specs."""
     check_counts(request)
+    request = with_dataset_names(request)
     PROFILES.check(request.profile)
     for name in request.strategies:
         STRATEGIES.check(name)
@@ -157,7 +196,10 @@ def sweep_specs(request: BenchRequest, out_dir: Path, options: RunOptions = RunO
     """The grid's jobs, or with `retry_failed` the jobs recorded as failed in `out_dir` (the grid is ignored),
     resolved under the settings as they are now."""
     if retry_failed:
-        return [resolve(spec) for spec in failed_specs(Path(out_dir))] if Path(out_dir).is_dir() else []
+        with_dataset_names(request)  # the files of the failed jobs' user datasets
+        specs = [resolve(spec) for spec in failed_specs(Path(out_dir))] if Path(out_dir).is_dir() else []
+        require_known_datasets(specs)
+        return specs
     return plan(request, options)
 
 
@@ -179,6 +221,8 @@ def run_specs(specs: list[JobSpec], out_dir: Path, options: RunOptions = RunOpti
     if not specs:
         return SweepOutcome()
     check_writable(Path(out_dir))
+    require_known_datasets(specs)
+    options = replace(options, datasets=sources_of(spec.dataset for spec in specs))
     cache_embeddings({(spec.dataset, spec.encoder) for spec in split_done(specs, Path(out_dir))[0] if spec.encoder},
-                     data_dir=options.data_dir, download=options.download)
+                     data_dir=options.data_dir, download=options.download, sources=options.datasets)
     return run_sweep(specs, Path(out_dir), options, reporter)

@@ -1,7 +1,8 @@
 """A job's identity is its resolved configuration: the values it runs under, looked up when the sweep is planned.
 
 `resolve(spec)` fills `JobSpec.resolved` from the registries as they are now: every field of the spec's profile,
-the profile's budget for the spec's dataset, and the strategy's profile-dependent defaults. A strategy class states
+the profile's budget for the spec's dataset, the strategy's profile-dependent defaults, and for a user's own
+dataset the hash of its files' content (not their path). A strategy class states
 those by defining a classmethod `resolved_params(profile) -> dict`; AutoAL-family strategies (autoal,
 autoal-lookahead and any subclass of AutoAL) contribute the profile's entry in AutoAL's SCHEDULES. Values are
 JSON scalars (str, int, float, bool, None). The job id hashes them, so an edited profile or schedule gives new
@@ -73,7 +74,19 @@ def resolved_values(spec: JobSpec) -> dict[str, Any]:
     values = {f"profile.{key}": value for key, value in profile_values(profile, spec.dataset).items()}
     values |= {f"strategy.{key}": value for key, value in strategy_defaults(spec.strategy, profile).items()}
     values |= {key: source_identity(source) for key, source in external_strategies(spec).items()}
+    values |= dataset_values(spec)
     return json.loads(json.dumps(values, default=str))
+
+
+def dataset_values(spec: JobSpec) -> dict[str, Any]:
+    """A user dataset's content hash ("dataset.sha256"), so an edited file makes new jobs; built-ins add nothing.
+    Where the dataset is not known (`autoal status` has no path), the recorded hash stands."""
+    from .data.user_sets import user_source
+
+    source = user_source(spec.dataset)
+    if source is not None:
+        return {"dataset.sha256": source.sha256()}
+    return {key: value for key, value in spec.resolved if key.startswith("dataset.")}
 
 
 def resolve(spec: JobSpec) -> JobSpec:
@@ -102,6 +115,9 @@ def check_current(spec: JobSpec) -> None:
     if plugins:
         raise UserError(f"{spec.label}: the strategy's code differs from when the sweep was planned "
                         f"({'; '.join(plugins)}): give every worker the same plugin file and plan the sweep again")
+    if "dataset.sha256" in changed:
+        raise UserError(f"{spec.label}: the files of dataset {spec.dataset!r} changed after the sweep was planned; "
+                        "plan the sweep again (rerun its command)")
     if changed:
         raise UserError(f"{spec.label}: this code resolves {', '.join(changed)} differently from when the sweep was "
                         "planned; run every worker on the same version and plan the sweep again")

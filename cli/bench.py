@@ -79,7 +79,9 @@ def bench(
                          command=shlex.join(["autoal", *sys.argv[1:]]), plugins=plugins)
     if dry_run:
         with user_errors():
-            print_plan(out, *plan_bench(request, out, options, retry_failed))
+            to_run, done = plan_bench(request, out, options, retry_failed)
+            print_plan(out, to_run, done)
+            print_user_datasets(to_run + done)
         return
     warn_if_oversubscribed(options)
     with user_errors(f"finished jobs are saved in {out}; rerun the same command to resume"):
@@ -98,6 +100,18 @@ def bench(
         stderr.print(f"[red]{len(outcome.failed)} job(s) failed[/red]; details in {out / 'failures'}; "
                      f"rerun just them: {retry_command(out, data_dir, plugin)}", highlight=False)
         raise typer.Exit(1)
+
+
+def print_user_datasets(specs: list) -> None:
+    """One line per user dataset of the plan: what was read, its size and its content hash."""
+    from alscope_autoal.data import load_dataset
+    from alscope_autoal.data.user_sets import sources_of, summary
+
+    from .render import stdout
+
+    for source in sources_of(spec.dataset for spec in specs):
+        stdout.print(f"  your dataset {summary(source, load_dataset(source.name))}", highlight=False,
+                     soft_wrap=True, markup=False)
 
 
 def set_aside_by_folder(paths: list[Path]) -> dict[str, list[Path]]:

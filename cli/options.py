@@ -7,7 +7,10 @@ from typing import Annotated, Optional
 
 import typer
 
-Datasets = Annotated[Optional[str], typer.Option(help="Comma-separated dataset names.", show_default="digits")]
+Datasets = Annotated[Optional[str], typer.Option(
+    help="Comma-separated dataset names (see 'autoal list datasets'), or paths of your own: a .npz of images or "
+         "embeddings, an image folder tree, a folder with train.csv and test.csv; NAME=PATH names one "
+         "(docs/own-dataset.md).", show_default="digits")]
 Seeds = Annotated[int, typer.Option(help="Repetitions (seeds 0..N-1).")]
 ProfileName = Annotated[str, typer.Option("--profile",
                                           help="smoke, cpu, paper or linear (see 'autoal list profiles').")]

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from ..errors import DataError
-from ..registry import Registry
+from ..registry import Entry, Registry
 from .base import DatasetInfo, ImageDataset, TextDataset
 from .digits import load_digits
 from .medmnist_sets import medmnist_description, medmnist_info, medmnist_names
@@ -22,7 +22,16 @@ from .torchvision_sets import (download_with, load_cifar10, load_cifar100, load_
 
 __all__ = ["DATASETS", "ImageDataset", "TextDataset", "default_data_dir", "load_dataset"]
 
-DATASETS: Registry[DatasetInfo] = Registry("dataset")
+
+class DatasetRegistry(Registry[DatasetInfo]):
+    """The built-in datasets, plus the user's own (`user_sets.register`), which join for the life of the process."""
+
+    def put(self, name: str, info: DatasetInfo, description: str) -> None:
+        """Add or replace a user dataset (`user_sets.check_name` has made sure it is no built-in)."""
+        self._entries[name] = Entry(name, description, info)
+
+
+DATASETS = DatasetRegistry("dataset")
 DATASETS.add("digits", DatasetInfo(load_digits, "nothing: bundled with scikit-learn"),
              "scikit-learn's 8x8 handwritten digits, 10 classes; ships with the install (the default)")
 DATASETS.add("mnist", DatasetInfo(load_mnist, "MNIST/raw/*-ubyte", download_with("MNIST")),
@@ -56,13 +65,19 @@ def default_data_dir() -> Path:
 def load_dataset(name: str, data_dir: Path | str | None = None,
                  download: bool = False) -> ImageDataset | TextDataset:
     """Read a registered dataset from `data_dir`, fetching it first when `download` is set."""
+    from .user_sets import dataset_key
+
     DATASETS.check(name)
+    key = dataset_key(name)
     root = Path(data_dir).expanduser().resolve() if data_dir else default_data_dir()
-    return _load_cached(name, root, download)
+    if key:  # a user's file: read the same whatever the data dir, never downloaded
+        return _load_cached(name, Path("/"), False, key)
+    return _load_cached(name, root, download, key)
 
 
 @functools.lru_cache(maxsize=4)
-def _load_cached(name: str, root: Path, download: bool) -> ImageDataset | TextDataset:
+def _load_cached(name: str, root: Path, download: bool, key: str) -> ImageDataset | TextDataset:
+    """`key`: a user dataset's path and content hash, so an edited or renamed file is read again."""
     info = DATASETS.get(name)
     if download and info.download is not None:
         try:

@@ -17,6 +17,8 @@ def availability(info: DatasetInfo, root: Path) -> str:
     """BUNDLED, PRESENT (every path of the official layout is under `root`) or MISSING."""
     if info.layout.startswith("nothing"):
         return BUNDLED
+    if Path(info.layout).is_absolute():  # a user's dataset names its own file or folder
+        return PRESENT if Path(info.layout).exists() else MISSING
     return PRESENT if all(found(root, pattern) for pattern in expand_braces(info.layout)) else MISSING
 
 

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from ..data import DATASETS, ImageDataset, TextDataset, default_data_dir, load_dataset
+from ..data.user_sets import dataset_key, register_all, user_source
 from ..errors import DataError, UserError
 from ..spec import JobSpec
 from . import ENCODERS
@@ -43,6 +44,11 @@ SPLITS = ("train", "test")
 def check_pair(dataset: str, encoder: str | None) -> None:
     """Text sets need a text encoder, image sets an image encoder (or none, for the CNN profiles)."""
     modality = DATASETS.get(dataset).modality
+    if modality == "embeddings":
+        if encoder is not None:
+            raise UserError(f"{dataset!r} holds precomputed embeddings, which the linear profile learns on as "
+                            "they are: leave out --encoder for it")
+        return
     if encoder is None:
         if modality == "text":
             raise UserError(f"{dataset!r} is a text dataset: it needs an encoder, e.g. --profile linear "
@@ -188,11 +194,17 @@ def compute(folder: Path, data, encoder: str, root: Path, download: bool, random
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def cache_name(dataset: str) -> str:
+    """A built-in's name; a user dataset's name and content hash, so an edited file gets its own cache."""
+    source = user_source(dataset)
+    return f"{dataset}-{source.sha256()}" if source else dataset
+
+
 def cached_arrays(data, encoder: str, root: Path, download: bool,
                   random_seed: int | None) -> tuple[Path, str, dict[str, np.ndarray] | None]:
     """(cache folder, weights fingerprint, the cached arrays or None when not computed yet)."""
     fingerprint = ENCODERS.get(encoder).fingerprint(root, download, random_seed)
-    folder = cache_folder(root, data.name, encoder, fingerprint)
+    folder = cache_folder(root, cache_name(data.name), encoder, fingerprint)
     rows = {split: len(getattr(data, f"{split}_y")) for split in SPLITS}
     return folder, fingerprint, read_cache(folder, fingerprint, data.fingerprint, rows)
 
@@ -203,11 +215,12 @@ def embedded_dataset(dataset: str, encoder: str, data_dir: Path | str | None = N
     cache or computed into it. `random_seed`: random weights of the encoder's architecture (tests)."""
     check_pair(dataset, encoder)
     root = Path(data_dir).expanduser().resolve() if data_dir else default_data_dir()
-    return _embedded(dataset, encoder, root, download, random_seed)
+    return _embedded(dataset, encoder, root, download, random_seed, dataset_key(dataset))
 
 
 @functools.lru_cache(maxsize=4)
-def _embedded(dataset: str, encoder: str, root: Path, download: bool, random_seed: int | None) -> ImageDataset:
+def _embedded(dataset: str, encoder: str, root: Path, download: bool, random_seed: int | None,
+              key: str = "") -> ImageDataset:
     data = load_dataset(dataset, root, download)
     folder, fingerprint, arrays = cached_arrays(data, encoder, root, download, random_seed)
     if arrays is None:
@@ -216,7 +229,7 @@ def _embedded(dataset: str, encoder: str, root: Path, download: bool, random_see
             if arrays is None:
                 compute(folder, data, encoder, root, download, random_seed, fingerprint)
                 folder, fingerprint, arrays = cached_arrays(data, encoder, root, download, random_seed)
-    files = {f"{CACHE_DIR}/{dataset}/{folder.name}/{split}.npy": sha256_bytes(folder / f"{split}.npy")
+    files = {f"{CACHE_DIR}/{folder.parent.name}/{folder.name}/{split}.npy": sha256_bytes(folder / f"{split}.npy")
              for split in SPLITS}
     return ImageDataset(dataset, torch.from_numpy(arrays["train"]), data.train_y, torch.from_numpy(arrays["test"]),
                         data.test_y, list(data.classes), fingerprint=data.fingerprint | files |
@@ -231,10 +244,11 @@ def job_data(spec: JobSpec, data_dir: Path | str | None, download: bool = False)
     return load_dataset(spec.dataset, data_dir, download)
 
 
-def cache_embeddings(pairs: set[tuple[str, str]], data_dir: Path | str | None, download: bool = False) -> None:
+def cache_embeddings(pairs: set[tuple[str, str]], data_dir: Path | str | None, download: bool = False,
+                     sources: tuple = ()) -> None:
     """Embed each (dataset, encoder) not cached yet, before a sweep's jobs start, so that they only read the
     cache. The work runs in a child process: this one (the sweep's driver) never initialises CUDA, while the
-    child embeds on a GPU when there is one."""
+    child embeds on a GPU when there is one. `sources`: the user datasets among them, registered in the child."""
     root = Path(data_dir).expanduser().resolve() if data_dir else default_data_dir()
     missing = []
     for dataset, encoder in sorted(pairs):
@@ -248,8 +262,9 @@ def cache_embeddings(pairs: set[tuple[str, str]], data_dir: Path | str | None, d
 
     with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
         for dataset, encoder in missing:
-            pool.submit(embed_into_cache, dataset, encoder, str(root), download).result()
+            pool.submit(embed_into_cache, dataset, encoder, str(root), download, sources).result()
 
 
-def embed_into_cache(dataset: str, encoder: str, root: str, download: bool) -> None:
+def embed_into_cache(dataset: str, encoder: str, root: str, download: bool, sources: tuple = ()) -> None:
+    register_all(sources)
     embedded_dataset(dataset, encoder, root, download)

@@ -33,12 +33,14 @@ def compute_job(
     """Import the options' plugins (once per process), load the data and run the job under the options' threads
     (None: this process's setting), device and `determinism.numerics`: its rows (one per round) and the
     provenance for its result file."""
+    from ..data.user_sets import register_all, source_record
     from ..determinism import numerics
     from ..encoders.cache import job_data
     from ..loop import pick_device, run_job
     from ..plugins import load_plugins
 
     load_plugins(options.plugins)
+    register_all(options.datasets)
     with torch_threads(options.threads):
         data = job_data(spec, data_dir=options.data_dir, download=options.download)
         with numerics(options.deterministic):
@@ -46,7 +48,8 @@ def compute_job(
             rows = run_job(spec, data, dev, on_round)
         return rows, provenance(spec, data.fingerprint, {
             "device": str(dev), "deterministic": options.deterministic,
-            "cublas_workspace_config": os.environ.get(CUBLAS_VARIABLE)} | plugin_provenance(spec))
+            "cublas_workspace_config": os.environ.get(CUBLAS_VARIABLE),
+            **source_record(spec.dataset), **plugin_provenance(spec)})
 
 
 def plugin_provenance(spec: JobSpec) -> dict[str, Any]:

@@ -27,6 +27,7 @@ class RunOptions:
     address: str | None = None  # a Ray cluster; None starts a local Ray instance
     command: str | None = None  # the command line that started the sweep, kept in its manifest
     plugins: tuple[str, ...] = ()  # --plugin files (absolute paths) and modules: every job's process imports them
+    datasets: tuple = ()  # the user datasets (`data.user_sets.UserSource`) the jobs read, registered in each worker
 
     def check(self) -> None:
         """Refuse options no backend can honour, with the flag to change; nothing has run yet."""
