@@ -25,6 +25,8 @@ class RunOptions:
     backend: str = "local"  # a name in `backends.BACKENDS`
     address: str | None = None  # a Ray cluster; None starts a local Ray instance
     command: str | None = None  # the command line that started the sweep, kept in its manifest
+    settings: str | None = None  # JSON: the sweep's effective options (experiment file and command line merged),
+    #                               kept in its manifest beside the command
 
     def check(self) -> None:
         """Refuse options no backend can honour, with the flag to change; nothing has run yet."""
