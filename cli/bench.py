@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+import typer.main
 
 from .errors import EXIT_USAGE, split_list, user_errors
 from .options import (DataDir, Datasets, Download, Encoder, ImbalanceFactor, Initial, OpenSetRatio, ProfileName,
@@ -89,15 +90,13 @@ def bench(
     from alscope_autoal.bench import plan_bench, run_bench
     from alscope_autoal.runner import RunOptions
 
-    from .config import experiment_file, sweep_parts
+    from .config import experiment_file
     from .render import ProgressReporter, stderr, stdout, summary_table, warn_if_oversubscribed
     from .status import print_plan, retry_command
 
-    grid = {name: value for name, value in ctx.params.items() if name in GRID_OPTIONS}
-    parts = [grid | part for part in sweep_parts(ctx)]
+    parts = grid_parts(ctx)
     with user_errors():
-        everywhere = {name for part in parts for name in part_strategies(part)}
-        requests = [bench_request(part, everywhere) for part in parts]
+        requests = bench_requests(parts)
     effective = {"config": experiment_file(ctx), "options": jsonable(ctx.params), "sweeps": jsonable(parts)}
     options = RunOptions(data_dir=data_dir, download=download, threads=threads, deterministic=deterministic,
                          workers=workers, jobs_per_gpu=jobs_per_gpu, backend=backend, address=address,
@@ -123,6 +122,30 @@ def bench(
         stderr.print(f"[red]{len(outcome.failed)} job(s) failed[/red]; details in {out / 'failures'}; "
                      f"rerun just them: {retry_command(out, data_dir)}", highlight=False)
         raise typer.Exit(1)
+
+
+def grid_parts(ctx: typer.Context) -> list[dict[str, Any]]:
+    """The grid options of each part of the sweep (one part without [[sweep]] tables), command line applied."""
+    from .config import sweep_parts
+
+    grid = {name: value for name, value in ctx.params.items() if name in GRID_OPTIONS}
+    return [grid | part for part in sweep_parts(ctx)]
+
+
+def bench_requests(parts: list[dict[str, Any]]) -> list:
+    everywhere = {name for part in parts for name in part_strategies(part)}
+    return [bench_request(part, everywhere) for part in parts]
+
+
+def experiment_requests(path: Path, *args: str) -> list:
+    """The BenchRequests that `autoal bench --config PATH ARGS` plans, read without running anything or reading
+    data (their job ids: `alscope_autoal.bench.job_specs`): for tools that check results against the experiment
+    file that made them. A bad file raises `typer.Exit` after its one-line error, as the command does."""
+    from .app import app
+
+    command = typer.main.get_command(app).commands["bench"]
+    with command.make_context("bench", ["--config", str(path), *args]) as ctx:
+        return bench_requests(grid_parts(ctx))
 
 
 def part_strategies(values: dict[str, Any]) -> tuple[str, ...]:

@@ -209,3 +209,15 @@ def test_the_strategy_selection_file_plans_the_readme_grid(shared_data, tmp_path
                            "fashionmnist": "cpu(max_pool=5000,max_test=2000); 100 + 3 x 100]"}
     arms = {line.split("/")[2] for line in jobs.values()}
     assert "oracle" in arms and "autoal-lookahead" in arms and len(arms) == 15
+
+
+def test_an_experiment_files_requests_give_its_job_ids_without_running(tmp_path):
+    from alscope_autoal.bench import job_specs
+    from alscope_autoal.cli.bench import experiment_requests
+
+    path = REPO / "experiments" / "strategy-selection.toml"
+    requests = experiment_requests(path, "--seeds", "1")
+    ids = {spec.job_id for request in requests for dataset in request.datasets
+           for spec in job_specs(request, dataset)}
+    assert len(requests) == 3 and len(ids) == 4 * 15
+    assert {r.job_profile for r in requests} == {"cpu", "cpu(max_pool=5000,max_test=2000)"}
