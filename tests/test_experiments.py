@@ -221,3 +221,21 @@ def test_an_experiment_files_requests_give_its_job_ids_without_running(tmp_path)
            for spec in job_specs(request, dataset)}
     assert len(requests) == 3 and len(ids) == 4 * 15
     assert {r.job_profile for r in requests} == {"cpu", "cpu(max_pool=5000,max_test=2000)"}
+
+
+@pytest.mark.slow
+def test_a_study_file_runs_small_and_reports_its_oracle_share_and_cpu_columns(tmp_path):
+    path = REPO / "experiments" / "strategy-selection.toml"
+    out = tmp_path / "selection"
+    result = runner.invoke(app, ["bench", "--config", str(path), "--datasets", "digits", "--profile", "smoke",
+                                 "--rounds", "1", "--seeds", "1", "--strategies", "random,entropy,oracle",
+                                 "--workers", "2", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert set(read_results(out)["profile"]) == {"smoke", "smoke(max_pool=5000,max_test=2000)"}
+    report = runner.invoke(app, ["report", str(out), "--allow-mixed-profiles"])
+    assert report.exit_code == 0, report.output
+    header = next(line for line in report.stdout.splitlines() if line.startswith("| dataset | strategy"))
+    for column in ("oracle gain share (%)", "s / job (CPU time)", "cost / entropy (CPU time)"):
+        assert column in header
+    entropy_rows = [line for line in report.stdout.splitlines() if "| entropy |" in line and "digits [" in line]
+    assert len(entropy_rows) == 2 and all("1.00" in line.split("|")[-2] for line in entropy_rows)  # the reference
