@@ -6,7 +6,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 
@@ -17,7 +17,7 @@ from .encoders.cache import cache_embeddings, check_pair
 from .errors import UserError
 from .identity import resolve
 from .prepare import prepare
-from .profiles import PROFILES
+from .profiles import PROFILES, with_overrides
 from .runner import Reporter, RunOptions, SweepOutcome, failed_specs, run_sweep, split_done
 from .spec import JobSpec
 from .strategies import STRATEGIES, make_strategy
@@ -39,11 +39,19 @@ class BenchRequest:
     open_set_ratio: float = 0.0
     strategy_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # strategy -> its parameters
     encoder: str | None = None  # frozen encoder for the linear profile
+    max_pool: int | None = None  # caps on the pool and the test set; None: the profile's. Set, they derive a
+    max_test: int | None = None  # profile named by them (profiles.derived_name), part of the job identity
+
+    @property
+    def job_profile(self) -> str:
+        """The profile the jobs name: `profile`, or the one derived from it by the caps."""
+        return with_overrides(self.profile, {"max_pool": self.max_pool, "max_test": self.max_test})
 
 
 def check_counts(request: BenchRequest) -> None:
     for flag, value in [("--seeds", request.seeds), ("--rounds", request.rounds), ("--initial", request.initial),
-                        ("--query-size", request.query_size)]:
+                        ("--query-size", request.query_size), ("--max-pool", request.max_pool),
+                        ("--max-test", request.max_test)]:
         if value is not None and value < 1:
             raise UserError(f"{flag} must be a positive number, got {value}")
     if request.imbalance_factor < 1:
@@ -59,7 +67,7 @@ def job_specs(request: BenchRequest, dataset: str) -> list[JobSpec]:
     """The dataset's jobs, resolved: their ids cover the profile's values and the strategies' defaults now."""
     budget = PROFILES.get(request.profile).budget_for(dataset)
     return [
-        resolve(JobSpec(dataset=dataset, strategy=strategy, seed=seed, profile=request.profile,
+        resolve(JobSpec(dataset=dataset, strategy=strategy, seed=seed, profile=request.job_profile,
                 initial=request.initial or budget.initial, query_size=request.query_size or budget.query_size,
                 rounds=request.rounds or budget.rounds, imbalance_factor=request.imbalance_factor,
                 open_set_ratio=request.open_set_ratio, encoder=request.encoder or "",
@@ -191,25 +199,29 @@ def plan(request: BenchRequest, options: RunOptions = RunOptions()) -> list[JobS
     return specs
 
 
-def sweep_specs(request: BenchRequest, out_dir: Path, options: RunOptions = RunOptions(),
+def sweep_specs(request: BenchRequest | Sequence[BenchRequest], out_dir: Path, options: RunOptions = RunOptions(),
                 retry_failed: bool = False) -> list[JobSpec]:
-    """The grid's jobs, or with `retry_failed` the jobs recorded as failed in `out_dir` (the grid is ignored),
-    resolved under the settings as they are now."""
+    """The grid's jobs (of every request, when given several: the parts of an experiment file, each job once),
+    or with `retry_failed` the jobs recorded as failed in `out_dir` (the grid is ignored), resolved under the
+    settings as they are now."""
+    requests = [request] if isinstance(request, BenchRequest) else list(request)
     if retry_failed:
-        with_dataset_names(request)  # the files of the failed jobs' user datasets
+        for part in requests:
+            with_dataset_names(part)  # the files of the failed jobs' user datasets
         specs = [resolve(spec) for spec in failed_specs(Path(out_dir))] if Path(out_dir).is_dir() else []
         require_known_datasets(specs)
         return specs
-    return plan(request, options)
+    specs = {spec.job_id: spec for part in requests for spec in plan(part, options)}
+    return list(specs.values())
 
 
-def plan_bench(request: BenchRequest, out_dir: Path, options: RunOptions = RunOptions(),
+def plan_bench(request: BenchRequest | Sequence[BenchRequest], out_dir: Path, options: RunOptions = RunOptions(),
                retry_failed: bool = False) -> tuple[list[JobSpec], list[JobSpec]]:
     """What `run_bench` would do: (jobs to run, jobs already finished). Nothing is run or written."""
     return split_done(sweep_specs(request, out_dir, options, retry_failed), Path(out_dir))
 
 
-def run_bench(request: BenchRequest, out_dir: Path, options: RunOptions = RunOptions(),
+def run_bench(request: BenchRequest | Sequence[BenchRequest], out_dir: Path, options: RunOptions = RunOptions(),
               reporter: Reporter | None = None, retry_failed: bool = False) -> SweepOutcome:
     options.check()
     return run_specs(sweep_specs(request, out_dir, options, retry_failed), out_dir, options, reporter)

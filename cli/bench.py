@@ -2,19 +2,46 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 import sys
+import typing
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
+import typer.main
 
-from .errors import split_list, user_errors
+from .errors import EXIT_USAGE, split_list, user_errors
 from .options import (DataDir, Datasets, Download, Encoder, ImbalanceFactor, Initial, OpenSetRatio, Plugins,
                       ProfileName, QuerySize, Rounds, Seeds, Threads)
 
+# The options that make up the grid (a BenchRequest): the keys an experiment file's [[sweep]] parts may set.
+GRID_OPTIONS = {"datasets", "strategies", "candidates", "seeds", "profile", "rounds", "initial", "query_size",
+                "imbalance_factor", "open_set_ratio", "encoder", "strategy_param", "max_pool", "max_test"}
+
+
+def read_config(ctx: typer.Context, value: Optional[Path]) -> Optional[Path]:
+    """Eager: the file's values become the defaults of the options the command line does not give."""
+    from alscope_autoal.errors import UserError
+
+    from .config import load_experiment
+
+    if value is not None:
+        try:
+            load_experiment(ctx, value, typing.get_type_hints(bench), GRID_OPTIONS)
+        except UserError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise typer.Exit(EXIT_USAGE) from None
+    return value
+
 
 def bench(
+    ctx: typer.Context,
+    config: Annotated[Optional[Path], typer.Option(
+        "--config", is_eager=True, callback=read_config,
+        help="An experiment file (TOML) whose keys are these options (docs/experiments.md); options given here "
+             "override it.", show_default="none")] = None,
     datasets: Datasets = None,
     strategies: Annotated[Optional[str], typer.Option(
         help="Comma-separated strategy names.", show_default="random,entropy,margin,least-confidence")] = None,
@@ -30,6 +57,12 @@ def bench(
     imbalance_factor: ImbalanceFactor = 1.0,
     open_set_ratio: OpenSetRatio = 0.0,
     encoder: Encoder = None,
+    max_pool: Annotated[Optional[int], typer.Option(
+        help="Cap the unlabeled pool at a seeded subset of N samples; the jobs then name a derived profile, "
+             "e.g. cpu(max_pool=5000).", show_default="the profile's (none for cpu, paper, linear)")] = None,
+    max_test: Annotated[Optional[int], typer.Option(
+        help="Cap the test set at a seeded subset of N samples (a derived profile, as --max-pool).",
+        show_default="the profile's")] = None,
     out: Annotated[Path, typer.Option(help="Output folder for the Parquet results.")] = Path("results"),
     data_dir: DataDir = None,
     download: Download = False,
@@ -55,38 +88,33 @@ def bench(
                                                "(the grid options are ignored).")] = False,
 ) -> None:
     """Run a grid of datasets x strategies x seeds; finished jobs in OUT are skipped, so a rerun resumes."""
-    from dataclasses import replace
-
-    from alscope_autoal.bench import BenchRequest, plan_bench, run_bench
+    from alscope_autoal.bench import plan_bench, run_bench
     from alscope_autoal.plugins import load_plugins
     from alscope_autoal.runner import RunOptions
-    from alscope_autoal.strategies.params import parse_strategy_params, with_candidates
 
+    from .config import experiment_file
     from .render import ProgressReporter, stderr, stdout, summary_table, warn_if_oversubscribed
     from .status import print_plan, retry_command
 
-    request = BenchRequest(
-        **{k: v for k, v in {"datasets": split_list(datasets), "strategies": split_list(strategies)}.items()
-           if v is not None},
-        seeds=seeds, profile=profile, rounds=rounds, initial=initial, query_size=query_size,
-        imbalance_factor=imbalance_factor, open_set_ratio=open_set_ratio, encoder=encoder)
+    parts = grid_parts(ctx)
     with user_errors():
         plugins = load_plugins(plugin)
-        params = parse_strategy_params(strategy_param, request.strategies)
-        request = replace(request, strategy_params=with_candidates(params, request.strategies, candidates))
+        requests = bench_requests(parts)
+    effective = {"config": experiment_file(ctx), "options": jsonable(ctx.params), "sweeps": jsonable(parts)}
     options = RunOptions(data_dir=data_dir, download=download, threads=threads, deterministic=deterministic,
                          workers=workers, jobs_per_gpu=jobs_per_gpu, backend=backend, address=address,
-                         command=shlex.join(["autoal", *sys.argv[1:]]), plugins=plugins)
+                         command=shlex.join(["autoal", *sys.argv[1:]]), settings=json.dumps(effective),
+                         plugins=plugins)
     if dry_run:
         with user_errors():
-            to_run, done = plan_bench(request, out, options, retry_failed)
+            to_run, done = plan_bench(requests, out, options, retry_failed)
             print_plan(out, to_run, done)
             print_user_datasets(to_run + done)
         return
     warn_if_oversubscribed(options)
     with user_errors(f"finished jobs are saved in {out}; rerun the same command to resume"):
         with ProgressReporter() as reporter:
-            outcome = run_bench(request, out, options, reporter, retry_failed)
+            outcome = run_bench(requests, out, options, reporter, retry_failed)
         if retry_failed and not outcome.ran:
             stderr.print(f"no failed jobs recorded in {out}: nothing to retry")
             return
@@ -100,6 +128,66 @@ def bench(
         stderr.print(f"[red]{len(outcome.failed)} job(s) failed[/red]; details in {out / 'failures'}; "
                      f"rerun just them: {retry_command(out, data_dir, plugin)}", highlight=False)
         raise typer.Exit(1)
+
+
+def grid_parts(ctx: typer.Context) -> list[dict[str, Any]]:
+    """The grid options of each part of the sweep (one part without [[sweep]] tables), command line applied."""
+    from .config import sweep_parts
+
+    grid = {name: value for name, value in ctx.params.items() if name in GRID_OPTIONS}
+    return [grid | part for part in sweep_parts(ctx)]
+
+
+def bench_requests(parts: list[dict[str, Any]]) -> list:
+    everywhere = {name for part in parts for name in part_strategies(part)}
+    return [bench_request(part, everywhere) for part in parts]
+
+
+def experiment_requests(path: Path, *args: str) -> list:
+    """The BenchRequests that `autoal bench --config PATH ARGS` plans, read without running anything or reading
+    data (their job ids: `alscope_autoal.bench.job_specs`): for tools that check results against the experiment
+    file that made them. A bad file raises `typer.Exit` after its one-line error, as the command does."""
+    from .app import app
+
+    command = typer.main.get_command(app).commands["bench"]
+    with command.make_context("bench", ["--config", str(path), *args]) as ctx:
+        return bench_requests(grid_parts(ctx))
+
+
+def part_strategies(values: dict[str, Any]) -> tuple[str, ...]:
+    from alscope_autoal.bench import DEFAULT_STRATEGIES
+
+    return split_list(values["strategies"]) or DEFAULT_STRATEGIES
+
+
+def bench_request(values: dict[str, Any], everywhere: set[str] = frozenset()):
+    """One part of the grid as a validated request: its strategies' parameters parsed, candidates given. A
+    parameter of a strategy that only other parts of the sweep run (`everywhere`) is left to them."""
+    from dataclasses import replace
+
+    from alscope_autoal.bench import BenchRequest
+    from alscope_autoal.roles import SELECTORS
+    from alscope_autoal.strategies.params import parse_strategy_params, with_candidates
+
+    request = BenchRequest(
+        **{k: v for k, v in {"datasets": split_list(values["datasets"]),
+                             "strategies": split_list(values["strategies"])}.items() if v is not None},
+        seeds=values["seeds"], profile=values["profile"], rounds=values["rounds"], initial=values["initial"],
+        query_size=values["query_size"], imbalance_factor=values["imbalance_factor"],
+        open_set_ratio=values["open_set_ratio"], encoder=values["encoder"], max_pool=values["max_pool"],
+        max_test=values["max_test"])
+    mine = [item for item in values["strategy_param"] or []
+            if item.partition("=")[0].rpartition(".")[0] in set(request.strategies) or
+            item.partition("=")[0].rpartition(".")[0] not in everywhere]
+    params = parse_strategy_params(mine, request.strategies)
+    mixers_elsewhere = set(SELECTORS) & everywhere and not set(SELECTORS) & set(request.strategies)
+    candidates = None if mixers_elsewhere else values["candidates"]
+    return replace(request, strategy_params=with_candidates(params, request.strategies, candidates))
+
+
+def jsonable(values: Any) -> Any:
+    """Option values as JSON (paths as strings, tuples as lists), for the sweep record."""
+    return json.loads(json.dumps(values, default=str))
 
 
 def print_user_datasets(specs: list) -> None:

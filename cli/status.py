@@ -128,10 +128,11 @@ def retry_command(out: Path, data_dir: Optional[Path] = None, plugins: Optional[
 
 
 def print_plan(out: Path, to_run: list, done: list) -> None:
-    """The dry-run answer: every job that would run, and every job already finished."""
+    """The dry-run answer: every job that would run, and every job already finished, with its profile and budget."""
     from .render import stdout
 
     stdout.print(f"plan for {out}: {len(to_run)} job(s) to run, {len(done)} already done", highlight=False)
     for word, specs in [("run ", to_run), ("done", done)]:
         for spec in specs:
-            stdout.print(f"  {word}  {spec.job_id}  {spec.label}", highlight=False, soft_wrap=True)
+            stdout.print(f"  {word}  {spec.job_id}  {spec.label}  [{spec.profile}; {spec.initial} + {spec.rounds} x "
+                         f"{spec.query_size}]", highlight=False, soft_wrap=True, markup=False)

@@ -190,9 +190,9 @@ def write(an: Analysis, out_dir: Path, dpi: int = 200) -> list[Path]:
 #   smoke: autoal bench --datasets digits --strategies random,entropy,autoal --profile smoke --threads 1
 #          --workers 1 --out OUT, then the rows' *_cpu_seconds summed per job (1 seed, 2 rounds: autoal 1.13 s per
 #          job, random 0.55 s, entropy 0.65 s);
-#   cpu:   python benchmarks/autoal.py --dataset digits --data-dir ../shared/data --seeds 0,1,2 --threads 1
-#          --strategies (random, entropy, autoal and others) --out OUT, its OUT/cpu_seconds.csv (3 seeds, 11 rounds:
-#          autoal 75.7 s per job, random 29.3 s, entropy 31.9 s).
+#   cpu:   the same jobs as `autoal bench --datasets digits --seeds 3 --threads 1 --strategies random,entropy,autoal
+#          --out OUT`, run by the former benchmarks/autoal.py (since removed), which logged each job's process CPU
+#          time (3 seeds, 11 rounds: autoal 75.7 s per job, random 29.3 s, entropy 31.9 s).
 # Fewer candidates cost autoal less, so the autoal figure errs long for small K.
 MEASURED_ROUND_CPU_SECONDS = {
     "smoke": {"autoal": 0.38, "other": 0.20},

@@ -106,8 +106,10 @@ def ceiling_note(names) -> str:
 
 
 def cost_columns(clock: agg.Clock) -> list[Column]:
-    """Selection seconds per query round and the cost ratio to entropy, both measured on `clock`."""
+    """Selection seconds per query round, seconds per job (selection, training and evaluation of every round) and
+    the job's cost ratio to entropy's, all measured on `clock`."""
     return [Column(f"{clock.selection_column}_per_round", f"selection s / round ({clock.label})", 1, "{:.3f}", False),
+            Column(clock.job_column, f"s / job ({clock.label})", 1, "{:.1f}", False),
             Column("cost_ratio", f"cost / {agg.COST_REFERENCE} ({clock.label})", 1, "{:.2f}", False)]
 
 

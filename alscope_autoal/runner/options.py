@@ -28,6 +28,8 @@ class RunOptions:
     command: str | None = None  # the command line that started the sweep, kept in its manifest
     plugins: tuple[str, ...] = ()  # --plugin files (absolute paths) and modules: every job's process imports them
     datasets: tuple = ()  # the user datasets (`data.user_sets.UserSource`) the jobs read, registered in each worker
+    settings: str | None = None  # JSON: the sweep's effective options (experiment file and command line merged),
+    #                               kept in its manifest beside the command
 
     def check(self) -> None:
         """Refuse options no backend can honour, with the flag to change; nothing has run yet."""

@@ -9,7 +9,8 @@ sees half a file, and two drivers writing the same file leave one whole copy):
                                reran under the current ones
     failures/<job_id>.json     one per job whose last attempt failed: spec, error, traceback
     claims/<job_id>.json       one per job a sweep is running now: its host, pid and heartbeat (claims.py)
-    sweeps/<sweep_id>.json     one per planned sweep: its job specs and the command that ran it
+    sweeps/<sweep_id>.json     one per planned sweep: its job specs, the command that ran it and its effective
+                               options (an experiment file's values merged with the command line's)
 
 Each sweep gets its own manifest, named by a hash of its job ids, so concurrent sweeps never edit a shared file.
 """
@@ -88,10 +89,14 @@ def sweep_id(specs: list[JobSpec]) -> str:
     return hashlib.sha256(",".join(sorted(spec.job_id for spec in specs)).encode()).hexdigest()[:16]
 
 
-def write_manifest(out_dir: Path, specs: list[JobSpec], command: str | None = None) -> Path:
-    """Record a sweep's jobs, so `autoal status` can tell pending jobs from jobs never asked for."""
+def write_manifest(out_dir: Path, specs: list[JobSpec], command: str | None = None,
+                   settings: str | None = None) -> Path:
+    """Record a sweep's jobs, so `autoal status` can tell pending jobs from jobs never asked for, with the command
+    that planned them and, from `autoal bench`, its effective options (`settings`, JSON: the experiment file's path,
+    every option's value after the file and the command line were merged, and each [[sweep]] part's grid)."""
     path = Path(out_dir) / SWEEPS_DIR / f"{sweep_id(specs)}.json"
     write_json_atomic(path, {"sweep_id": path.stem, "command": command,
+                             **({"settings": json.loads(settings)} if settings else {}),
                              "jobs": [json.loads(spec.canonical()) for spec in specs]})
     return path
 

@@ -25,7 +25,7 @@ def run_sweep(specs: list[JobSpec], out_dir: Path, options: RunOptions = RunOpti
     options.check()
     reporter = reporter or SilentReporter()
     out_dir = Path(out_dir)
-    write_manifest(out_dir, specs, options.command)
+    write_manifest(out_dir, specs, options.command, options.settings)
     remove_stale_temporaries(out_dir)
     set_aside = set_aside_damaged(specs, out_dir) + set_aside_superseded(specs, out_dir)
     to_run, done = split_done(specs, out_dir)
