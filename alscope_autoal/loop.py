@@ -24,7 +24,7 @@ from .profiles import PROFILES, Profile
 from .seeds import derive_seed, rng_for
 from .spec import JobSpec
 from .strategies import QueryContext, Selection, Strategy, make_strategy
-from .training import ImageSpec, classification_metrics, forward_pool, image_steps, train_model
+from .training import ImageSpec, check_precision, classification_metrics, forward_pool, image_steps, train_model
 
 RoundCallback = Callable[[dict[str, Any]], None]
 
@@ -111,6 +111,7 @@ def run_job(spec: JobSpec, data: ImageDataset, device: torch.device | None = Non
     device = device or pick_device()
     check_current(spec)
     profile = job_profile(spec)
+    check_precision(profile.precision, device)
     prepared = prepare(data, spec, profile)
     img = replace(image_spec(data, prepared), pretrained=pretrained_weights(profile, data_dir))
     pool_x = prepared.pool_x.to(device)

@@ -117,11 +117,14 @@ def image_steps(n: int, profile: Profile) -> int:
     return epochs * sum(sizes) + sum(sizes[:rest])
 
 
-def check_precision(name: str, device: torch.device) -> None:
-    """Refuse a precision that is unknown, or that this device cannot run, with one line naming the choices."""
+def check_precision(name: str, device: torch.device, initialised_here: bool = True) -> None:
+    """Refuse a precision that is unknown, or that this device cannot run, with one line naming the choices.
+    `initialised_here=False` (a sweep's driver): a GPU's support is left to the job, where CUDA starts anyway."""
     if name not in PRECISIONS:
         raise UserError(f"unknown precision {name!r}; choose one of: {', '.join(PRECISIONS)}")
     if name == "fp32":
+        return
+    if device.type == "cuda" and not initialised_here:  # the sweep's driver never starts CUDA: its jobs check
         return
     if device.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise UserError(f"{torch.cuda.get_device_name(device)} does not run {name}; use --precision fp32")

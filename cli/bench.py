@@ -48,7 +48,13 @@ def bench(
     backend: Annotated[str, typer.Option(help="local (worker processes here) or ray (a Ray cluster).")] = "local",
     address: Annotated[Optional[str], typer.Option(
         help="Ray cluster address, e.g. HEAD_IP:6379.", show_default="a local Ray instance")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the jobs to run and those done; run none.")] = False,
+    precision: Annotated[str, typer.Option(
+        help="fp32, or bf16: the CNN's forward passes under bf16 autocast (channels-last on a GPU); part of the "
+             "job id.")] = "fp32",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the jobs to run and those done, and estimate "
+                                          "their device-hours from speeds measured earlier; run none.")] = False,
+    calibrate: Annotated[bool, typer.Option("--calibrate", help="With --dry-run: time a few training steps here "
+                                            "when the results folder holds no measured speed.")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Run only jobs missing in OUT (always the case).")] = False,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Rerun only the jobs that failed in OUT "
                                                "(the grid options are ignored).")] = False,
@@ -67,7 +73,7 @@ def bench(
         **{k: v for k, v in {"datasets": split_list(datasets), "strategies": split_list(strategies)}.items()
            if v is not None},
         seeds=seeds, profile=profile, rounds=rounds, initial=initial, query_size=query_size,
-        imbalance_factor=imbalance_factor, open_set_ratio=open_set_ratio, encoder=encoder)
+        imbalance_factor=imbalance_factor, open_set_ratio=open_set_ratio, encoder=encoder, precision=precision)
     with user_errors():
         params = parse_strategy_params(strategy_param, request.strategies)
         request = replace(request, strategy_params=with_candidates(params, request.strategies, candidates))
@@ -76,7 +82,9 @@ def bench(
                          command=shlex.join(["autoal", *sys.argv[1:]]))
     if dry_run:
         with user_errors():
-            print_plan(out, *plan_bench(request, out, options, retry_failed))
+            to_run, done = plan_bench(request, out, options, retry_failed)
+            print_plan(out, to_run, done)
+            print_estimate(to_run, out, options, calibrate)
         return
     warn_if_oversubscribed(options)
     with user_errors(f"finished jobs are saved in {out}; rerun the same command to resume"):
@@ -95,6 +103,16 @@ def bench(
         stderr.print(f"[red]{len(outcome.failed)} job(s) failed[/red]; details in {out / 'failures'}; "
                      f"rerun just them: {retry_command(out, data_dir)}", highlight=False)
         raise typer.Exit(1)
+
+
+def print_estimate(to_run: list, out: Path, options, calibrate: bool) -> None:
+    from alscope_autoal.cost import sweep_estimate
+
+    from .render import stdout
+
+    command = shlex.join(["autoal", *[arg for arg in sys.argv[1:] if arg not in ("--dry-run", "--calibrate")]])
+    for line in sweep_estimate(to_run, out, options, command, calibrate):
+        stdout.print(f"estimate: {line}", highlight=False, soft_wrap=True)
 
 
 def set_aside_by_folder(paths: list[Path]) -> dict[str, list[Path]]:
