@@ -70,40 +70,34 @@ def rate_key(spec: JobSpec, device: str) -> tuple[str, str, str, str]:
 def stored_rates(out_dir: Path, key: tuple[str, str, str, str]) -> Rates | None:
     """Rates measured by the finished jobs in `out_dir` that share the key (profile, dataset, precision, device
     type); None when there are none."""
+    import json
+
+    import pandas as pd
+
     from .results import read_metadata, result_files
 
-    totals = defaultdict(float)
+    totals: dict[str, float] = defaultdict(float)
     selection: dict[str, list[float]] = defaultdict(list)
-    overheads, jobs = [], 0
+    overheads = []
     for path in result_files(Path(out_dir)) if Path(out_dir).is_dir() else []:
         try:
             meta = read_metadata(path)
-            spec = JobSpec.from_json(_json(meta["spec"]))
+            spec = JobSpec.from_json(json.dumps(meta["spec"]))
             if rate_key(spec, meta.get("device", "")) != key or "job_seconds" not in meta:
                 continue
-            import pandas as pd
-
             rows = pd.read_parquet(path)
         except (OSError, ValueError, KeyError, TypeError):
             continue  # damaged or foreign files are reported by the commands that read results
-        jobs += 1
         for column in ("train_image_steps", "train_seconds", "eval_images", "eval_seconds"):
             totals[column] += float(rows[column].sum())
-        queried = rows[rows["n_queried"] > 0]
-        selection[spec.strategy] += queried["selection_seconds"].tolist()
-        overheads.append(meta["job_seconds"] - rows[["train_seconds", "eval_seconds", "selection_seconds"]]
-                         .to_numpy().sum())
-    if not jobs or totals["train_seconds"] <= 0 or totals["eval_seconds"] <= 0:
+        selection[spec.strategy] += rows.loc[rows["n_queried"] > 0, "selection_seconds"].tolist()
+        spent = rows[["train_seconds", "eval_seconds", "selection_seconds"]].to_numpy().sum()
+        overheads.append(meta["job_seconds"] - spent)
+    if not overheads or totals["train_seconds"] <= 0 or totals["eval_seconds"] <= 0:
         return None
     return Rates(totals["train_image_steps"] / totals["train_seconds"], totals["eval_images"] / totals["eval_seconds"],
-                 f"{jobs} finished job(s) in {out_dir}", {s: float(np.mean(v)) for s, v in selection.items() if v},
-                 max(float(np.mean(overheads)), 0.0))
-
-
-def _json(value) -> str:
-    import json
-
-    return value if isinstance(value, str) else json.dumps(value)
+                 f"{len(overheads)} finished job(s) in {out_dir}",
+                 {s: float(np.mean(v)) for s, v in selection.items() if v}, max(float(np.mean(overheads)), 0.0))
 
 
 def calibrate(spec: JobSpec, image_shape: tuple[int, ...], n_classes: int, device) -> Rates:

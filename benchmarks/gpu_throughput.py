@@ -47,11 +47,11 @@ HERE = Path(__file__).resolve().parent
 # default (torch.backends.cudnn.allow_tf32). Leads only: the measured bf16 matrix product is the other reference.
 PEAK_TFLOPS = {"H200": {"bf16": 989.0, "tf32": 494.0}, "H100": {"bf16": 989.0, "tf32": 494.0},
                "A100": {"bf16": 312.0, "tf32": 156.0}, "L40S": {"bf16": 362.0, "tf32": 183.0}}
-FULL = dict(side=32, warmup=3, batch=128, train_steps=300, infer_images=20_000, jobs=(1, 2, 4, 8), job_steps=300, pool=50_000,
-            test=10_000, epochs=10, rounds=2, seeds=2, check="entropy,coreset,badge,bald", check_epochs=2,
+FULL = dict(side=32, warmup=3, batch=128, train_steps=300, infer_images=20_000, jobs=(1, 2, 4, 8), job_steps=300,
+            pool=50_000, test=10_000, epochs=10, rounds=2, seeds=2, check="entropy,coreset,badge,bald", check_epochs=2,
             matmul=8192, budget=420)
 QUICK = dict(side=8, warmup=1, batch=4, train_steps=2, infer_images=32, jobs=(1, 2), job_steps=2, pool=200, test=50,
-             epochs=1, rounds=1, seeds=1, check="random", check_epochs=1, matmul=256, budget=300)  # 8x8 images
+             epochs=1, rounds=1, seeds=2, check="random", check_epochs=1, matmul=256, budget=300)  # 8x8 images
 COSTS = {"training": 90, "inference": 20, "jobs": 120, "jobs_per_gpu": 150, "determinism": 120}  # seconds, full
 MODELS = ("resnet18", "resnet18-imagenet")
 SPEC = ImageSpec(3, 10, torch.full((3,), 0.5), torch.full((3,), 0.25), True)
@@ -344,7 +344,9 @@ def estimate_check(report: Report, sizes: dict) -> None:
                   first["seconds"] - sum(r["train_seconds"] + r["eval_seconds"] + r["selection_seconds"]
                                          for r in rows))
     work = Work(sum(r["train_image_steps"] for r in second["rounds"]), sizes["test"] * len(rows), len(rows) - 1)
-    predicted = estimate([(None, work)], rates).seconds
+    spec = JobSpec(dataset="cifar10", strategy="entropy", seed=1, profile="paper-cut", initial=0, query_size=0,
+                   rounds=len(rows) - 1)
+    predicted = estimate([(spec, work)], rates).seconds
     report.put("jobs", "dry_run_estimate_check", {
         "predicted_seconds": round(predicted, 2), "measured_seconds": second["seconds"],
         "error": round(predicted / second["seconds"] - 1, 3),

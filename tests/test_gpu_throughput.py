@@ -30,7 +30,8 @@ def test_quick_run_measures_every_part_and_writes_its_json(tmp_path):
     assert report["jobs_per_gpu"]["2/fp32"]["aggregate_image_steps_per_second"] > 0
     assert report["jobs"]["data"].startswith("synthetic")
     assert 0 <= report["jobs"]["paper/fp32/seed0"]["rounds"][-1]["accuracy"] <= 1
-    assert "released/fp32/seed0" in report["jobs"]
+    assert "released/fp32/seed0" in report["jobs"] and "paper/fp32/seed1" in report["jobs"]
+    assert report["jobs"]["dry_run_estimate_check"]["predicted_seconds"] > 0
     assert "bf16_over_fp32_training" in report["summary"]["targets"]
 
 
