@@ -158,3 +158,15 @@ def test_missing_weights_is_one_line_saying_where_to_put_them(tmp_path):
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and WEIGHTS_FILE in lines[0] and str(tmp_path / "weights") in lines[0]
     assert "--download" in lines[0] and "download.pytorch.org" in lines[0]
+
+
+def test_a_failed_download_is_one_line_saying_where_to_put_the_file(tmp_path, monkeypatch):
+    def offline(*_args, **_kwargs):
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    result = runner.invoke(app, ["bench", "--profile", "released", "--datasets", "digits", "--data-dir",
+                                 str(tmp_path), "--out", str(tmp_path / "out"), "--download", "--dry-run"])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "could not fetch" in lines[0] and str(tmp_path / "weights") in lines[0]

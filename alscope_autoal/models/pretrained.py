@@ -74,8 +74,11 @@ def check_weights(data_dir: Path, download: bool, file_name: str = WEIGHTS_FILE)
     if not download:
         raise UserError(f"pretrained weights {file_name} not found: put torchvision's file ({WEIGHTS_URL}) in "
                         f"{path.parent}/, or add --download")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.hub.download_url_to_file(WEIGHTS_URL, str(path), hash_prefix=hash_prefix(file_name))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.hub.download_url_to_file(WEIGHTS_URL, str(path), hash_prefix=hash_prefix(file_name))
+    except (OSError, RuntimeError) as exc:  # no network, a full disk, or a file whose hash does not match
+        raise UserError(f"could not fetch {WEIGHTS_URL} ({exc}); put the file in {path.parent}/ by hand") from exc
     return path
 
 
