@@ -16,7 +16,7 @@ from .encoders.cache import cache_embeddings, check_pair
 from .errors import UserError
 from .identity import resolve
 from .prepare import prepare
-from .profiles import PROFILES
+from .profiles import DEFAULT_PRECISION, PROFILES
 from .runner import Reporter, RunOptions, SweepOutcome, failed_specs, run_sweep, split_done
 from .spec import JobSpec
 from .strategies import STRATEGIES, make_strategy
@@ -38,7 +38,7 @@ class BenchRequest:
     open_set_ratio: float = 0.0
     strategy_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # strategy -> its parameters
     encoder: str | None = None  # frozen encoder for the linear profile
-    precision: str = "fp32"  # training.PRECISIONS; part of the job id when not fp32
+    precision: str = DEFAULT_PRECISION  # training.PRECISIONS; part of the job id when not fp32
 
 
 def check_counts(request: BenchRequest) -> None:

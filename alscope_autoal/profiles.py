@@ -8,6 +8,9 @@ from dataclasses import dataclass, field, replace
 # Metadata for a Profile field added after results were published: at its default it stays out of the job
 # identity (`identity.profile_values`), so the jobs that existed before it keep their ids.
 WHEN_SET = {"identity": "when-set"}
+# `autoal bench --precision` when not given; fp32 until a GPU measurement shows bf16 pays (docs/gpu.md,
+# "Precision"). Job ids do not depend on it: a job's precision joins its id only when it is not fp32.
+DEFAULT_PRECISION = "fp32"
 
 from .registry import Registry
 

@@ -23,7 +23,6 @@ from .profiles import Profile
 # --precision: the dtype the forward passes run in under autocast (weights, gradients and optimiser stay fp32).
 # bf16 also lays CUDA convolutions out channels-last. fp16 is not offered: it needs loss scaling.
 PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16}
-DEFAULT_PRECISION = "fp32"  # until a GPU measurement shows bf16 pays (docs/gpu.md, "Precision")
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from alscope_autoal.determinism import numerics
 from alscope_autoal.errors import UserError
 from alscope_autoal.loop import pick_device
 from alscope_autoal.pool import LabelState
-from alscope_autoal.profiles import PROFILES
+from alscope_autoal.profiles import DEFAULT_PRECISION, PROFILES
 from alscope_autoal.seeds import derive_seed, rng_for
 from alscope_autoal.strategies import STRATEGIES, QueryContext, make_strategy
 from alscope_autoal.strategies.params import accepted
@@ -95,7 +95,7 @@ def start_run(sizes: dict, device: torch.device) -> tuple[Run, dict]:
 
 
 def profile_for(sizes: dict):
-    return PROFILES.get("paper").with_(epochs=sizes["epochs"], precision=sizes.get("precision", "fp32"))
+    return PROFILES.get("paper").with_(epochs=sizes["epochs"], precision=sizes.get("precision", DEFAULT_PRECISION))
 
 
 def accuracy(run: Run, sizes: dict, device, model=None) -> float:
@@ -131,8 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strategies", help="comma-separated subset (default: every registered strategy)")
     parser.add_argument("--epochs", type=int, help="training epochs of every model trained (default: 10; tiny 1)")
     parser.add_argument("--json", type=Path, help="write the report here as well")
-    parser.add_argument("--precision", default="fp32", help="fp32 (the default) or bf16: every model trained and "
-                        "every forward pass in it")
+    parser.add_argument("--precision", default=DEFAULT_PRECISION, help="fp32 or bf16: every model trained and "
+                        f"every forward pass in it (default: the suite's, {DEFAULT_PRECISION})")
     parser.add_argument("--no-deterministic", dest="deterministic", action="store_false",
                         help="let cuDNN autotune (to time what --deterministic costs; the runs may then differ)")
     args = parser.parse_args(argv)

@@ -38,7 +38,7 @@ import torch
 
 from alscope_autoal.data.base import ImageDataset
 from alscope_autoal.determinism import numerics
-from alscope_autoal.profiles import PROFILES, Budget
+from alscope_autoal.profiles import DEFAULT_PRECISION, PROFILES, Budget
 from alscope_autoal.spec import JobSpec
 from alscope_autoal.training import ImageSpec, forward_pool, runs_on_cpu, train_model
 
@@ -79,9 +79,10 @@ class Report:
 
 
 def precisions(device: torch.device) -> list[str]:
-    if device.type == "cuda":
-        return ["fp32", "bf16"] if torch.cuda.is_bf16_supported() else ["fp32"]
-    return ["fp32", "bf16"] if runs_on_cpu(torch.bfloat16) else ["fp32"]
+    """The precisions this device runs, the suite's default first."""
+    usable = torch.cuda.is_bf16_supported() if device.type == "cuda" else runs_on_cpu(torch.bfloat16)
+    found = ["fp32", "bf16"] if usable else ["fp32"]
+    return sorted(found, key=lambda name: name != DEFAULT_PRECISION)
 
 
 def sync(device: torch.device) -> None:

@@ -9,6 +9,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from alscope_autoal.profiles import DEFAULT_PRECISION
+
 from .errors import split_list, user_errors
 from .options import (DataDir, Datasets, Download, Encoder, ImbalanceFactor, Initial, OpenSetRatio, ProfileName,
                       QuerySize, Rounds, Seeds, Threads)
@@ -50,7 +52,7 @@ def bench(
         help="Ray cluster address, e.g. HEAD_IP:6379.", show_default="a local Ray instance")] = None,
     precision: Annotated[str, typer.Option(
         help="fp32, or bf16: the CNN's forward passes under bf16 autocast (channels-last on a GPU); part of the "
-             "job id.")] = "fp32",
+             "job id when not fp32.")] = DEFAULT_PRECISION,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the jobs to run and those done, and estimate "
                                           "their device-hours from speeds measured earlier; run none.")] = False,
     calibrate: Annotated[bool, typer.Option("--calibrate", help="With --dry-run: time a few training steps here "
