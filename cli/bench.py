@@ -65,6 +65,7 @@ def bench(
     from dataclasses import replace
 
     from alscope_autoal.bench import BenchRequest, plan_bench, run_bench
+    from alscope_autoal.errors import UserError
     from alscope_autoal.runner import RunOptions
     from alscope_autoal.strategies.params import parse_strategy_params, with_candidates
 
@@ -82,6 +83,9 @@ def bench(
     options = RunOptions(data_dir=data_dir, download=download, threads=threads, deterministic=deterministic,
                          workers=workers, jobs_per_gpu=jobs_per_gpu, backend=backend, address=address,
                          command=shlex.join(["autoal", *sys.argv[1:]]))
+    if calibrate and not dry_run:
+        with user_errors():
+            raise UserError("--calibrate times this device for a cost estimate: add --dry-run")
     if dry_run:
         with user_errors():
             to_run, done = plan_bench(request, out, options, retry_failed)

@@ -57,6 +57,13 @@ def test_calibrate_measures_a_speed_on_this_device(tmp_path):
     assert "selection of entropy, random not measured" in line
 
 
+def test_calibrate_without_dry_run_is_one_line(tmp_path):
+    result = runner.invoke(app, [*SMOKE, "--out", str(tmp_path), "--calibrate"])
+    assert result.exit_code == 2 and result.output.strip() == "error: --calibrate times this device for a cost " \
+        "estimate: add --dry-run"
+    assert not (tmp_path / "jobs").exists()
+
+
 def estimated_hours(output: str) -> float:
     return float(re.search(r"about ([0-9.e+-]+) device-hours", output).group(1))
 
