@@ -17,7 +17,7 @@ from .encoders.cache import cache_embeddings, check_pair
 from .errors import UserError
 from .identity import resolve
 from .prepare import prepare
-from .profiles import PROFILES, with_overrides
+from .profiles import DEFAULT_PRECISION, PROFILES, with_overrides
 from .runner import Reporter, RunOptions, SweepOutcome, failed_specs, run_sweep, split_done
 from .spec import JobSpec
 from .strategies import STRATEGIES, make_strategy
@@ -41,6 +41,7 @@ class BenchRequest:
     encoder: str | None = None  # frozen encoder for the linear profile
     max_pool: int | None = None  # caps on the pool and the test set; None: the profile's. Set, they derive a
     max_test: int | None = None  # profile named by them (profiles.derived_name), part of the job identity
+    precision: str = DEFAULT_PRECISION  # training.PRECISIONS; part of the job id when not fp32
 
     @property
     def job_profile(self) -> str:
@@ -70,7 +71,7 @@ def job_specs(request: BenchRequest, dataset: str) -> list[JobSpec]:
         resolve(JobSpec(dataset=dataset, strategy=strategy, seed=seed, profile=request.job_profile,
                 initial=request.initial or budget.initial, query_size=request.query_size or budget.query_size,
                 rounds=request.rounds or budget.rounds, imbalance_factor=request.imbalance_factor,
-                open_set_ratio=request.open_set_ratio, encoder=request.encoder or "",
+                open_set_ratio=request.open_set_ratio, encoder=request.encoder or "", precision=request.precision,
                 strategy_params=tuple(sorted(request.strategy_params.get(strategy, {}).items()))))
         for seed in range(request.seeds) for strategy in request.strategies
     ]
@@ -181,6 +182,25 @@ def check_writable(out_dir: Path) -> None:
         raise UserError(f"cannot write to the output folder {out_dir}; choose another with --out")
 
 
+def check_compute(request: BenchRequest, options: RunOptions) -> None:
+    """The precision runs on the jobs' device, and the profile's pretrained weights are there (or fetched now)."""
+    from .data import default_data_dir
+    from .loop import pick_device
+    from .models import MODELS, needs_weights
+    from .models.pretrained import check_weights
+    from .training import check_precision
+
+    profile = PROFILES.get(request.profile)
+    check_precision(request.precision, pick_device(options.device), initialised_here=False)
+    if request.precision != "fp32" and profile.model == "linear":
+        raise UserError(f"--precision {request.precision} is for the CNN profiles; the {request.profile} profile "
+                        "trains its linear head in fp32")
+    model = MODELS.get(profile.model)
+    if needs_weights(model):
+        check_weights(Path(options.data_dir) if options.data_dir else default_data_dir(), options.download,
+                      model.weights_file)
+
+
 def plan(request: BenchRequest, options: RunOptions = RunOptions()) -> list[JobSpec]:
     """Validate a request (names, counts, budgets, data files under the options' data dir) and expand it into job
     specs."""
@@ -190,6 +210,7 @@ def plan(request: BenchRequest, options: RunOptions = RunOptions()) -> list[JobS
     for name in request.strategies:
         STRATEGIES.check(name)
     check_encoder(request)
+    check_compute(request, options)
     specs = []
     for dataset in request.datasets:
         DATASETS.check(dataset)

@@ -15,7 +15,7 @@ edited plugin gives new jobs; built-in strategies add nothing, so their jobs kee
 from __future__ import annotations
 
 import json
-from dataclasses import Field, fields, replace
+from dataclasses import MISSING, Field, fields, replace
 from types import SimpleNamespace
 from typing import Any
 
@@ -25,12 +25,14 @@ from .profiles import PROFILES, Profile
 from .registry import Source
 from .spec import JobSpec
 
-BUDGET_FIELDS = ("budget", "budget_overrides")  # replaced by the one budget that applies to the dataset
+# replaced by the one budget, and the training values, that apply to the dataset
+PER_DATASET_FIELDS = ("budget", "budget_overrides", "training_overrides")
 
 
 def profile_values(profile: Profile, dataset: str) -> dict[str, Any]:
-    values = {f.name: getattr(profile, f.name) for f in fields(profile)
-              if f.name not in BUDGET_FIELDS and not at_default_when_set(profile, f)}
+    trained = profile.for_dataset(dataset)
+    values = {f.name: getattr(trained, f.name) for f in fields(trained)
+              if f.name not in PER_DATASET_FIELDS and not at_default_when_set(trained, f)}
     budget = profile.budget_for(dataset)
     values |= {f"budget.{f.name}": getattr(budget, f.name) for f in fields(budget)}
     return values
@@ -38,7 +40,9 @@ def profile_values(profile: Profile, dataset: str) -> dict[str, Any]:
 
 def at_default_when_set(profile: Profile, f: Field) -> bool:
     """Whether a field marked `profiles.WHEN_SET` holds its default (and so stays out of the identity)."""
-    return f.metadata.get("identity") == "when-set" and getattr(profile, f.name) == f.default
+    if f.metadata.get("identity") != "when-set":
+        return False
+    return getattr(profile, f.name) == (f.default_factory() if f.default is MISSING else f.default)
 
 
 def strategy_defaults(strategy: str, profile: Profile) -> dict[str, Any]:

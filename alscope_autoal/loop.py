@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -22,7 +24,7 @@ from .profiles import PROFILES, Profile
 from .seeds import derive_seed, rng_for
 from .spec import JobSpec
 from .strategies import QueryContext, Selection, Strategy, checked_select, make_strategy
-from .training import ImageSpec, classification_metrics, forward_pool, train_model
+from .training import ImageSpec, check_precision, classification_metrics, forward_pool, image_steps, train_model
 
 RoundCallback = Callable[[dict[str, Any]], None]
 
@@ -48,6 +50,23 @@ def seconds_since(start: tuple[float, float], phase: str) -> dict[str, float]:
 def image_spec(data: ImageDataset, prepared: PreparedData) -> ImageSpec:
     mean, std = data.channel_stats()
     return ImageSpec(data.n_channels, len(prepared.classes), mean, std, data.flips_ok)
+
+
+def job_profile(spec: JobSpec) -> Profile:
+    """The profile a job trains under: its dataset's training values, and the job's precision."""
+    return PROFILES.get(spec.profile).for_dataset(spec.dataset).with_(precision=spec.precision)
+
+
+def pretrained_weights(profile: Profile, data_dir: Path | str | None) -> dict | None:
+    """The ImageNet weights the profile's model starts from (read from `DATA_DIR/weights/`), else None."""
+    from .data import default_data_dir
+    from .models import MODELS, needs_weights
+    from .models.pretrained import check_weights, load_weights
+
+    cls = MODELS.get(profile.model)
+    if not needs_weights(cls):
+        return None
+    return load_weights(check_weights(Path(data_dir) if data_dir else default_data_dir(), False, cls.weights_file))
 
 
 def evaluate(model, prepared: PreparedData, spec: ImageSpec, profile: Profile, device) -> dict[str, float]:
@@ -87,13 +106,15 @@ def round_row(spec: JobSpec, profile: Profile, pool: LabelState, round_: int, n_
 
 
 def run_job(spec: JobSpec, data: ImageDataset, device: torch.device | None = None,
-            on_round: RoundCallback | None = None) -> list[dict[str, Any]]:
-    """Run one job and return its rows (one per round)."""
+            on_round: RoundCallback | None = None, data_dir: Path | str | None = None) -> list[dict[str, Any]]:
+    """Run one job and return its rows (one per round); `data_dir` holds the pretrained weights, where the
+    profile's model starts from them."""
     device = device or pick_device()
     check_current(spec)
-    profile = PROFILES.get(spec.profile)
+    profile = job_profile(spec)
+    check_precision(profile.precision, device)
     prepared = prepare(data, spec, profile)
-    img = image_spec(data, prepared)
+    img = replace(image_spec(data, prepared), pretrained=pretrained_weights(profile, data_dir))
     pool_x = prepared.pool_x.to(device)
     pool = LabelState(len(prepared.pool_y), prepared.is_unknown)
     pool.label(initial_indices(prepared, spec), 0)
@@ -110,7 +131,8 @@ def run_job(spec: JobSpec, data: ImageDataset, device: torch.device | None = Non
         scores = evaluate(model, prepared, img, profile, device)
         evaluated = seconds_since(start, "eval")
         row = round_row(spec, profile, pool, round_, img.n_classes) | scores | query_cost | trained | evaluated | {
-            "device": str(device),
+            "device": str(device), "precision": profile.precision,
+            "train_image_steps": image_steps(len(trainable), profile), "eval_images": len(prepared.test_y),
             "labeled_class_counts": np.bincount(prepared.pool_y[trainable].numpy(), minlength=img.n_classes)
             .tolist(),
         }

@@ -33,12 +33,15 @@ class JobSpec:
     resolved: tuple[tuple[str, Any], ...] = field(default=())
     encoder: str = ""  # frozen encoder whose cached embeddings the job learns on (linear profile); "" = raw images
     variant: str = ""  # the `autoal ablate` variant the job runs (e.g. "K=3", "K=7 hard-mask"); "" outside ablations
+    precision: str = "fp32"  # what the task model's forward passes run in (`training.PRECISIONS`)
 
     def canonical(self) -> str:
         fields = asdict(self)
         for name in ("encoder", "variant"):  # jobs without one keep the ids they had before it existed
             if not fields[name]:
                 del fields[name]
+        if fields["precision"] == "fp32":  # as every job ran before --precision existed: the ids it had
+            del fields["precision"]
         return json.dumps(fields, sort_keys=True, separators=(",", ":"))
 
     @property

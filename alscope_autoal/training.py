@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import contextlib
 import math
-from dataclasses import dataclass
-from typing import Iterator
+from dataclasses import dataclass, field
+from typing import Iterator, Mapping
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .errors import UserError
 from .models import build_model
 from .profiles import Profile
+
+# --precision: the dtype the forward passes run in under autocast (weights, gradients and optimiser stay fp32).
+# bf16 also lays CUDA convolutions out channels-last. fp16 is not offered: it needs loss scaling.
+PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16}
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,8 @@ class ImageSpec:
     mean: torch.Tensor  # per channel, 0-1 scale
     std: torch.Tensor
     flips_ok: bool
+    pretrained: Mapping[str, torch.Tensor] | None = field(default=None, compare=False, repr=False)  # state dict
+    #                                             that models starting from ImageNet weights load (resnet18-imagenet)
 
 
 @contextlib.contextmanager
@@ -52,13 +59,13 @@ def augment(x: torch.Tensor, flips_ok: bool, gen: torch.Generator) -> torch.Tens
     """Random crop after 4-pixel reflection padding, and random horizontal flips where labels allow."""
     n, _, h, w = x.shape
     padded = F.pad(x, (4, 4, 4, 4), mode="reflect")
-    dy = torch.randint(0, 9, (n,), generator=gen, device=gen.device).to(x.device)
-    dx = torch.randint(0, 9, (n,), generator=gen, device=gen.device).to(x.device)
+    dy = to_device(torch.randint(0, 9, (n,), generator=gen, device=gen.device), x.device)
+    dx = to_device(torch.randint(0, 9, (n,), generator=gen, device=gen.device), x.device)
     rows = (dy[:, None] + torch.arange(h, device=x.device))[:, :, None]
     cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, :]
     out = padded[torch.arange(n, device=x.device)[:, None, None], :, rows, cols].permute(0, 3, 1, 2)
     if flips_ok:
-        flip = (torch.rand(n, generator=gen, device=gen.device) < 0.5).to(x.device)
+        flip = to_device(torch.rand(n, generator=gen, device=gen.device) < 0.5, x.device)
         out = torch.where(flip[:, None, None, None], out.flip(3), out)
     return out
 
@@ -80,27 +87,112 @@ def batches(n: int, batch_size: int, steps: int, gen: torch.Generator) -> Iterat
 
 def make_optimizer(model: nn.Module, profile: Profile) -> torch.optim.Optimizer:
     if profile.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=profile.lr, momentum=0.9, weight_decay=profile.weight_decay,
-                               nesterov=True)
+        return torch.optim.SGD(model.parameters(), lr=profile.lr, momentum=profile.momentum,
+                               weight_decay=profile.weight_decay, nesterov=profile.momentum > 0)
     return torch.optim.AdamW(model.parameters(), lr=profile.lr, weight_decay=profile.weight_decay)
+
+
+def make_schedule(optimizer: torch.optim.Optimizer, profile: Profile, steps: int, steps_per_epoch: int):
+    """Cosine annealing over all steps, or with `lr_step_epoch` N the released code's one-milestone step: lr x 0.1
+    from (1-based) epoch N on (its MultiStepLR is stepped before each epoch, nets.py:42-46)."""
+    if not profile.lr_step_epoch:
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: 0.1 if step // steps_per_epoch + 1 >= profile.lr_step_epoch else 1.0)
+
+
+def training_steps(n: int, profile: Profile) -> int:
+    return max(profile.epochs * math.ceil(n / profile.batch_size), profile.min_steps)
+
+
+def image_steps(n: int, profile: Profile) -> int:
+    """Images passed forward and backward by one training on n labeled samples: `batches` walks whole epochs of
+    n // batch full batches and a last partial one (skipped when it holds a single image)."""
+    batch = profile.batch_size
+    sizes = [batch] * (n // batch) + ([n % batch] if n % batch >= 2 or (n % batch == 1 and n == 1) else [])
+    if not sizes:
+        return 0
+    epochs, rest = divmod(training_steps(n, profile), len(sizes))
+    return epochs * sum(sizes) + sum(sizes[:rest])
+
+
+def check_precision(name: str, device: torch.device, initialised_here: bool = True) -> None:
+    """Refuse a precision that is unknown, or that this device cannot run, with one line naming the choices.
+    `initialised_here=False` (a sweep's driver): a GPU's support is left to the job, where CUDA starts anyway."""
+    if name not in PRECISIONS:
+        raise UserError(f"unknown precision {name!r}; choose one of: {', '.join(PRECISIONS)}")
+    if name == "fp32":
+        return
+    if device.type == "cuda" and not initialised_here:  # the sweep's driver never starts CUDA: its jobs check
+        return
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise UserError(f"{torch.cuda.get_device_name(device)} does not run {name}; use --precision fp32")
+    if device.type not in ("cuda", "cpu"):
+        raise UserError(f"--precision {name} is for CUDA GPUs and CPUs, not {device.type}; use --precision fp32")
+    if device.type == "cpu" and not runs_on_cpu(PRECISIONS[name]):
+        raise UserError(f"this CPU's torch build cannot train in {name}; use --precision fp32")
+
+
+def runs_on_cpu(dtype: torch.dtype) -> bool:
+    try:
+        with torch.autocast("cpu", dtype=dtype):
+            conv = nn.Conv2d(1, 1, 3)
+            conv(torch.zeros(1, 1, 4, 4)).float().sum().backward()
+        return True
+    except RuntimeError:
+        return False
+
+
+def autocast(model: nn.Module, device: torch.device):
+    """The model's precision (set by `train_model`) as an autocast block; fp32: a block that changes nothing."""
+    dtype = PRECISIONS[getattr(model, "precision", "fp32")]
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
+
+
+def model_input(x: torch.Tensor, spec: ImageSpec, model: nn.Module) -> torch.Tensor:
+    """Normalised images, laid out channels-last where the model is (bf16 on CUDA)."""
+    out = normalise(x, spec)
+    if getattr(model, "channels_last", False) and out.ndim == 4:
+        return out.contiguous(memory_format=torch.channels_last)
+    return out
+
+
+def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A CPU tensor on `device` without making the host wait for the GPU: a copy from pinned memory is queued
+    behind the GPU's work, where a plain copy (`.to`) waits for that work to finish first."""
+    if device.type == "cuda" and t.device.type == "cpu":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
+
+
+def new_model(spec: ImageSpec, profile: Profile, device: torch.device) -> nn.Module:
+    """A fresh task model on `device`, tagged with the precision it runs in (read by `autocast`)."""
+    model = build_model(profile.model, spec.n_channels, spec.n_classes, profile.dropout, spec.pretrained).to(device)
+    model.precision = profile.precision
+    model.channels_last = profile.precision != "fp32" and device.type == "cuda"
+    return model.to(memory_format=torch.channels_last) if model.channels_last else model
 
 
 def train_model(x: torch.Tensor, y: torch.Tensor, spec: ImageSpec, profile: Profile, seed: int,
                 device: torch.device) -> nn.Module:
-    """Train a fresh task model from scratch on (x, y): retraining from scratch each round is the default."""
+    """Train a fresh task model on (x, y) (from scratch, or from the ImageNet weights in `spec.pretrained`):
+    retraining each round is the default. Nothing in the step loop waits for the GPU."""
     with seeded(seed, device):
-        model = build_model(profile.model, spec.n_channels, spec.n_classes, profile.dropout).to(device)
+        model = new_model(spec, profile, device)
     gen = torch.Generator(device="cpu").manual_seed(seed)
-    steps = max(profile.epochs * math.ceil(len(x) / profile.batch_size), profile.min_steps)
+    steps = training_steps(len(x), profile)
     optimizer = make_optimizer(model, profile)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+    schedule = make_schedule(optimizer, profile, steps, math.ceil(len(x) / profile.batch_size))
     model.train()
     with seeded(seed + 1, device):
         for idx in batches(len(x), profile.batch_size, steps, gen):
-            xb = x[idx.to(x.device)].to(device)
+            xb = x[to_device(idx, x.device)].to(device)
             if profile.augment:
                 xb = augment(xb, spec.flips_ok, gen)
-            loss = F.cross_entropy(model(normalise(xb, spec)), y[idx.to(y.device)].to(device))
+            with autocast(model, device):
+                loss = F.cross_entropy(model(model_input(xb, spec, model)), to_device(y[idx.to(y.device)], device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -115,9 +207,11 @@ def forward_pool(model: nn.Module, x: torch.Tensor, spec: ImageSpec, device: tor
     model.eval()
     logits, embeddings = [], []
     for start in range(0, len(x), batch_size):
-        emb = model.embed(normalise(x[start:start + batch_size].to(device), spec))
+        with autocast(model, device):
+            emb = model.embed(model_input(x[start:start + batch_size].to(device), spec, model))
+            out = model.head(emb)
         embeddings.append(emb.float().cpu())
-        logits.append(model.head(emb).float().cpu())
+        logits.append(out.float().cpu())
     if not logits:
         return torch.empty(0, spec.n_classes), torch.empty(0, 0)
     return torch.cat(logits), torch.cat(embeddings)
@@ -132,7 +226,9 @@ def pool_logits(model: nn.Module, x: torch.Tensor, rows: np.ndarray, spec: Image
     out = torch.empty(len(rows), spec.n_classes)
     for start in range(0, len(rows), batch_size):
         batch = x[torch.as_tensor(rows[start:start + batch_size], device=x.device)]
-        out[start:start + batch_size] = model.head(model.embed(normalise(batch.to(device), spec))).float().cpu()
+        with autocast(model, device):
+            logits = model.head(model.embed(model_input(batch.to(device), spec, model)))
+        out[start:start + batch_size] = logits.float().cpu()
     return out
 
 

@@ -5,6 +5,7 @@ same accuracies.
     python benchmarks/gpu_check.py                  # one GPU: 50,000 x 3 x 32 x 32 pool, budget 1,000 + 1,000
     python benchmarks/gpu_check.py --tiny           # CPU, seconds: what CI runs
     python benchmarks/gpu_check.py --strategies batchbald,probcover --json out.json
+    python benchmarks/gpu_check.py --precision bf16 # the same check with bf16 autocast (channels-last on a GPU)
 
 One round: the task model (ResNet-18, the paper profile's optimiser, batch size and augmentation) is trained on the
 initial labels once per run (the two runs are set up first, then go side by side, strategy by strategy, and the
@@ -33,13 +34,14 @@ import numpy as np
 import torch
 
 from alscope_autoal.determinism import numerics
+from alscope_autoal.errors import UserError
 from alscope_autoal.loop import pick_device
 from alscope_autoal.pool import LabelState
-from alscope_autoal.profiles import PROFILES
+from alscope_autoal.profiles import DEFAULT_PRECISION, PROFILES
 from alscope_autoal.seeds import derive_seed, rng_for
 from alscope_autoal.strategies import STRATEGIES, QueryContext, make_strategy
 from alscope_autoal.strategies.params import accepted
-from alscope_autoal.training import ImageSpec, classification_metrics, forward_pool, train_model
+from alscope_autoal.training import ImageSpec, check_precision, classification_metrics, forward_pool, train_model
 
 FULL = dict(pool=50_000, test=10_000, side=32, initial=1_000, query=1_000, epochs=10)
 TINY = dict(pool=300, test=100, side=8, initial=20, query=10, epochs=1)
@@ -93,7 +95,7 @@ def start_run(sizes: dict, device: torch.device) -> tuple[Run, dict]:
 
 
 def profile_for(sizes: dict):
-    return PROFILES.get("paper").with_(epochs=sizes["epochs"])
+    return PROFILES.get("paper").with_(epochs=sizes["epochs"], precision=sizes.get("precision", DEFAULT_PRECISION))
 
 
 def accuracy(run: Run, sizes: dict, device, model=None) -> float:
@@ -129,10 +131,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strategies", help="comma-separated subset (default: every registered strategy)")
     parser.add_argument("--epochs", type=int, help="training epochs of every model trained (default: 10; tiny 1)")
     parser.add_argument("--json", type=Path, help="write the report here as well")
+    parser.add_argument("--precision", default=DEFAULT_PRECISION, help="fp32 or bf16: every model trained and "
+                        f"every forward pass in it (default: the suite's, {DEFAULT_PRECISION})")
     parser.add_argument("--no-deterministic", dest="deterministic", action="store_false",
                         help="let cuDNN autotune (to time what --deterministic costs; the runs may then differ)")
     args = parser.parse_args(argv)
-    sizes = dict(TINY if args.tiny else FULL) | ({"epochs": args.epochs} if args.epochs else {})
+    sizes = dict(TINY if args.tiny else FULL) | ({"epochs": args.epochs} if args.epochs else {}) | {
+        "precision": args.precision}
     names = args.strategies.split(",") if args.strategies else list(STRATEGIES)
     for name in names:
         STRATEGIES.check(name)
@@ -140,8 +145,14 @@ def main(argv: list[str] | None = None) -> int:
     if device.type != "cuda" and not args.tiny:
         print("no GPU visible: the full check is meant for one; use --tiny on a CPU", file=sys.stderr)
         return 2
+    try:
+        check_precision(args.precision, device)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     started, cpu_started = time.perf_counter(), time.process_time()
     report = {"device": device.type, "gpu": torch.cuda.get_device_name(0) if device.type == "cuda" else None,
+              "precision": args.precision,
               "deterministic": args.deterministic, "sizes": sizes, "strategies": [], "identical": True,
               "differing": [], "per_strategy": {}}
     with numerics(args.deterministic):

@@ -12,13 +12,16 @@ from typing import Annotated, Any, Optional
 import typer
 import typer.main
 
+from alscope_autoal.profiles import DEFAULT_PRECISION
+
 from .errors import EXIT_USAGE, split_list, user_errors
 from .options import (DataDir, Datasets, Download, Encoder, ImbalanceFactor, Initial, OpenSetRatio, Plugins,
                       ProfileName, QuerySize, Rounds, Seeds, Threads)
 
 # The options that make up the grid (a BenchRequest): the keys an experiment file's [[sweep]] parts may set.
 GRID_OPTIONS = {"datasets", "strategies", "candidates", "seeds", "profile", "rounds", "initial", "query_size",
-                "imbalance_factor", "open_set_ratio", "encoder", "strategy_param", "max_pool", "max_test"}
+                "imbalance_factor", "open_set_ratio", "encoder", "strategy_param", "max_pool", "max_test",
+                "precision"}
 
 
 def read_config(ctx: typer.Context, value: Optional[Path]) -> Optional[Path]:
@@ -82,7 +85,13 @@ def bench(
     backend: Annotated[str, typer.Option(help="local (worker processes here) or ray (a Ray cluster).")] = "local",
     address: Annotated[Optional[str], typer.Option(
         help="Ray cluster address, e.g. HEAD_IP:6379.", show_default="a local Ray instance")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the jobs to run and those done; run none.")] = False,
+    precision: Annotated[str, typer.Option(
+        help="fp32, or bf16: the CNN's forward passes under bf16 autocast (channels-last on a GPU); part of the "
+             "job id when not fp32.")] = DEFAULT_PRECISION,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the jobs to run and those done, and estimate "
+                                          "their device-hours from speeds measured earlier; run none.")] = False,
+    calibrate: Annotated[bool, typer.Option("--calibrate", help="With --dry-run: time a few training steps here "
+                                            "when the results folder holds no measured speed.")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Run only jobs missing in OUT (always the case).")] = False,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Rerun only the jobs that failed in OUT "
                                                "(the grid options are ignored).")] = False,
@@ -90,6 +99,7 @@ def bench(
     """Run a grid of datasets x strategies x seeds; finished jobs in OUT are skipped, so a rerun resumes."""
     from alscope_autoal.bench import plan_bench, run_bench
     from alscope_autoal.plugins import load_plugins
+    from alscope_autoal.errors import UserError
     from alscope_autoal.runner import RunOptions
 
     from .config import experiment_file
@@ -105,11 +115,15 @@ def bench(
                          workers=workers, jobs_per_gpu=jobs_per_gpu, backend=backend, address=address,
                          command=shlex.join(["autoal", *sys.argv[1:]]), settings=json.dumps(effective),
                          plugins=plugins)
+    if calibrate and not dry_run:
+        with user_errors():
+            raise UserError("--calibrate times this device for a cost estimate: add --dry-run")
     if dry_run:
         with user_errors():
             to_run, done = plan_bench(requests, out, options, retry_failed)
             print_plan(out, to_run, done)
             print_user_datasets(to_run + done)
+            print_estimate(to_run, out, options, calibrate)
         return
     warn_if_oversubscribed(options)
     with user_errors(f"finished jobs are saved in {out}; rerun the same command to resume"):
@@ -175,7 +189,7 @@ def bench_request(values: dict[str, Any], everywhere: set[str] = frozenset()):
         seeds=values["seeds"], profile=values["profile"], rounds=values["rounds"], initial=values["initial"],
         query_size=values["query_size"], imbalance_factor=values["imbalance_factor"],
         open_set_ratio=values["open_set_ratio"], encoder=values["encoder"], max_pool=values["max_pool"],
-        max_test=values["max_test"])
+        max_test=values["max_test"], precision=values["precision"])
     mine = [item for item in values["strategy_param"] or []
             if item.partition("=")[0].rpartition(".")[0] in set(request.strategies) or
             item.partition("=")[0].rpartition(".")[0] not in everywhere]
@@ -200,6 +214,16 @@ def print_user_datasets(specs: list) -> None:
     for source in sources_of(spec.dataset for spec in specs):
         stdout.print(f"  your dataset {summary(source, load_dataset(source.name))}", highlight=False,
                      soft_wrap=True, markup=False)
+
+
+def print_estimate(to_run: list, out: Path, options, calibrate: bool) -> None:
+    from alscope_autoal.cost import sweep_estimate
+
+    from .render import stdout
+
+    command = shlex.join(["autoal", *[arg for arg in sys.argv[1:] if arg not in ("--dry-run", "--calibrate")]])
+    for line in sweep_estimate(to_run, out, options, command, calibrate):
+        stdout.print(f"estimate: {line}", highlight=False, soft_wrap=True)
 
 
 def set_aside_by_folder(paths: list[Path]) -> dict[str, list[Path]]:

@@ -13,7 +13,7 @@ Datasets = Annotated[Optional[str], typer.Option(
          "(docs/own-dataset.md).", show_default="digits")]
 Seeds = Annotated[int, typer.Option(help="Repetitions (seeds 0..N-1).")]
 ProfileName = Annotated[str, typer.Option("--profile",
-                                          help="smoke, cpu, paper or linear (see 'autoal list profiles').")]
+                                          help="smoke, cpu, paper, released or linear (see 'autoal list profiles').")]
 Rounds = Annotated[Optional[int], typer.Option(help="Query rounds.", show_default="the profile's")]
 Initial = Annotated[Optional[int], typer.Option(help="Initial labeled-set size.", show_default="the profile's")]
 QuerySize = Annotated[Optional[int], typer.Option(help="Labels bought per round.", show_default="the profile's")]

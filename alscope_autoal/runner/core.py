@@ -41,14 +41,16 @@ def compute_job(
 
     load_plugins(options.plugins)
     register_all(options.datasets)
+    started = time.perf_counter()
     with torch_threads(options.threads):
         data = job_data(spec, data_dir=options.data_dir, download=options.download)
         with numerics(options.deterministic):
             dev = pick_device(options.device)
-            rows = run_job(spec, data, dev, on_round)
+            rows = run_job(spec, data, dev, on_round, options.data_dir)
         return rows, provenance(spec, data.fingerprint, {
             "device": str(dev), "deterministic": options.deterministic,
-            "cublas_workspace_config": os.environ.get(CUBLAS_VARIABLE),
+            "cublas_workspace_config": os.environ.get(CUBLAS_VARIABLE), "precision": spec.precision,
+            "job_seconds": time.perf_counter() - started, **measured_rates(rows),
             **source_record(spec.dataset), **plugin_provenance(spec)})
 
 
@@ -60,6 +62,14 @@ def plugin_provenance(spec: JobSpec) -> dict[str, Any]:
     sources = {key.removeprefix("strategy.source").lstrip(".") or spec.strategy: source
                for key, source in external_strategies(spec).items()}
     return {"plugins": {name: provenance(source) for name, source in sources.items()}} if sources else {}
+
+
+def measured_rates(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """The job's training and inference speed, which `autoal bench --dry-run` estimates later sweeps from."""
+    train_seconds = sum(row["train_seconds"] for row in rows)
+    eval_seconds = sum(row["eval_seconds"] for row in rows)
+    return {"train_image_steps_per_second": sum(row["train_image_steps"] for row in rows) / max(train_seconds, 1e-9),
+            "eval_images_per_second": sum(row["eval_images"] for row in rows) / max(eval_seconds, 1e-9)}
 
 
 def execute_job(spec: JobSpec, out_dir: Path, options: RunOptions = RunOptions(),

@@ -32,6 +32,7 @@ PRECISIONS = {"float64": torch.float64, "float32": torch.float32}
 # The whole pool in float64 elsewhere. On the linear profile's text pools the whole pool cost 20x more per job
 # for the same AUBC (docs/frozen-encoders.md, "Frozen encoders and text datasets").
 PROFILE_DEFAULTS = {"paper": {"candidates": 10_000, "precision": "float32"},
+                    "released": {"candidates": 10_000, "precision": "float32"},
                     "linear": {"candidates": 1_000, "precision": "float32"}}
 
 

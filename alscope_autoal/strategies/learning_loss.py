@@ -95,7 +95,8 @@ class LearningLoss:
         x, y = ctx.x[torch.as_tensor(labeled, device=ctx.x.device)], ctx.labeled_targets(labeled)
         seed = derive_seed(ctx.seed, "learning-loss", ctx.round)
         with seeded(seed, device):
-            model = build_model(profile.model, spec.n_channels, spec.n_classes, profile.dropout).to(device)
+            model = build_model(profile.model, spec.n_channels, spec.n_classes, profile.dropout,
+                                spec.pretrained).to(device)
             taps = feature_taps(model, normalise(x[:2].to(device), spec))
             capture = Capture(taps)
             model(normalise(x[:2].to(device), spec))

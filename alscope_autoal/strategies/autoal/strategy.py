@@ -46,7 +46,8 @@ SCHEDULES: dict[str, dict[str, Any]] = {
 def schedule_for(ctx: QueryContext) -> dict[str, Any]:
     if ctx.profile.name in SCHEDULES:
         return SCHEDULES[ctx.profile.name]
-    return SCHEDULES[{"resnet18": "paper", "linear": "linear"}.get(ctx.profile.model, "cpu")]
+    return SCHEDULES[{"resnet18": "paper", "resnet18-imagenet": "paper", "linear": "linear"}.get(ctx.profile.model,
+                                                                                                 "cpu")]
 
 
 class CandidateVote:
