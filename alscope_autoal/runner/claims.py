@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UserError
+from ..processes import pid_alive, process_identity
 from ..spec import JobSpec
 
 CLAIMS_DIR = "claims"
@@ -93,26 +94,6 @@ class Claim:
         return f"{self.host} pid {self.pid}, heartbeat {self.age:.0f} s ago"
 
 
-@dataclass(frozen=True)
-class ProcessIdentity:
-    """What tells a process from any later one given its pid: the kernel's boot, the pid namespace, the start tick."""
-    boot_id: str
-    pid_ns: str
-    start_ticks: int
-
-
-def process_identity(pid: int) -> ProcessIdentity | None:
-    """Process `pid`'s identity as /proc shows it (Linux); None when it does not exist or there is no /proc."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-        pid_ns = os.readlink("/proc/self/ns/pid")  # a pid is only visible in our own namespace (or below)
-    except OSError:
-        return None
-    # field 22 (starttime); field 2 (comm) may hold spaces and parentheses, so count from the last ")"
-    return ProcessIdentity(boot_id, pid_ns, int(stat[stat.rindex(")") + 2:].split()[19]))
-
-
 class ForeignClaim(UserError):
     """A file in claims/ that this suite did not write."""
 
@@ -123,16 +104,6 @@ def claims_dir(out_dir: Path) -> Path:
 
 def claim_path(out_dir: Path, job_id: str) -> Path:
     return claims_dir(out_dir) / f"{job_id}.json"
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by another user
-    return True
 
 
 def foreign_message(path: Path, why: str) -> str:
