@@ -34,6 +34,7 @@ def compute_job(
     `determinism.numerics`: its rows (one per round) and the provenance for its result file."""
     from ..determinism import numerics
     from ..encoders.cache import job_data
+    from ..hardware import describe_compute
     from ..loop import pick_device, run_job
 
     with torch_threads(options.threads):
@@ -43,7 +44,7 @@ def compute_job(
             rows = run_job(spec, data, dev, on_round)
         return rows, provenance(spec, data.fingerprint, {
             "device": str(dev), "deterministic": options.deterministic,
-            "cublas_workspace_config": os.environ.get(CUBLAS_VARIABLE)})
+            "cublas_workspace_config": os.environ.get(CUBLAS_VARIABLE), "compute": describe_compute(dev)})
 
 
 def execute_job(spec: JobSpec, out_dir: Path, options: RunOptions = RunOptions(),
