@@ -132,3 +132,14 @@ def test_a_claim_being_written_is_left_alone(tmp_path, spec):
     with Claims(tmp_path) as claims:
         assert not claims.try_claim(spec)
     assert path.exists()
+
+
+def test_a_sweep_with_nothing_to_run_still_clears_claim_leftovers_of_killed_sweeps(tmp_path):
+    from alscope_autoal.runner import run_sweep
+
+    left = tmp_path / "claims" / ".0123.takeover.abcd"
+    left.parent.mkdir(parents=True)
+    left.write_text("")
+    os.utime(left, (time.time() - 120, time.time() - 120))
+    run_sweep([], tmp_path)
+    assert not left.exists()

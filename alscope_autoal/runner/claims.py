@@ -180,10 +180,7 @@ class Claims:
 
     def __enter__(self) -> "Claims":
         read_claims(self.out_dir)  # a foreign file is refused before any job runs
-        for path in leftovers(self.out_dir, older_than=LEFTOVER_SECONDS):
-            path.unlink(missing_ok=True)
-        for path in debris(self.out_dir):
-            self.remove_debris(path)
+        remove_leftovers(self.out_dir)
         self.thread = threading.Thread(target=self.beat, name="autoal-claim-heartbeat", daemon=True)
         self.thread.start()
         return self
@@ -270,11 +267,6 @@ class Claims:
         moved.unlink(missing_ok=True)
         return True
 
-    def remove_debris(self, path: Path) -> None:
-        try:
-            self.remove_dead(path, uuid.uuid4().hex)
-        except ForeignClaim:
-            pass  # rewritten meanwhile by something else: `read_claims` names it
 
     @staticmethod
     def put_back(moved: Path, path: Path) -> None:
@@ -296,6 +288,17 @@ class Claims:
             return
         if current is not None and current.token == token:
             path.unlink(missing_ok=True)
+
+
+def remove_leftovers(out_dir: Path) -> None:
+    """Delete what killed sweeps left in claims/: temporaries, takeover files, empty or half-written claims."""
+    for path in leftovers(out_dir, older_than=LEFTOVER_SECONDS):
+        path.unlink(missing_ok=True)
+    for path in debris(out_dir):
+        try:
+            Claims(out_dir).remove_dead(path, uuid.uuid4().hex)
+        except ForeignClaim:
+            pass  # rewritten meanwhile by something else: `read_claims` names it
 
 
 def leftovers(out_dir: Path, older_than: float) -> list[Path]:
