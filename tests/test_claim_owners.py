@@ -143,3 +143,15 @@ def test_a_sweep_with_nothing_to_run_still_clears_claim_leftovers_of_killed_swee
     os.utime(left, (time.time() - 120, time.time() - 120))
     run_sweep([], tmp_path)
     assert not left.exists()
+
+
+@linux_only
+def test_a_sweeps_clean_up_removes_dead_owners_claims_even_of_jobs_finished_elsewhere(tmp_path, spec, sleeper):
+    """A killed driver's orphaned worker may finish the job: nobody takes the claim over, the clean-up removes it."""
+    from alscope_autoal.runner import run_sweep
+
+    dead = claim_file(tmp_path, spec, here(start_ticks=start_ticks(os.getpid()) - 1))
+    other = resolve(smoke_spec("margin", rounds=1))
+    alive = claim_file(tmp_path, other, here(sleeper.pid))
+    run_sweep([], tmp_path)
+    assert not dead.exists() and alive.exists()

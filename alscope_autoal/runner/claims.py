@@ -20,7 +20,8 @@ started) once it holds the claim lets it go without running the job.
 
 An empty or half-written claim (a sweep killed between creating and writing it: only possible where the file system
 has no hard links) older than `WRITING_GRACE_SECONDS` is the suite's own debris: its owner is gone, so it is taken
-over like any dead claim, and a sweep's clean-up removes it.
+over like any dead claim. Every sweep starts by removing the claims whose owner is gone (a killed driver's job may
+have been finished by another sweep, or by the driver's orphaned worker, with nobody to take its claim over).
 
 A takeover renames the stale claim to a private name first, so of two sweeps taking over one claim only one
 succeeds; a claim renamed by mistake (taken over in between) is linked back at once. Three sweeps racing on one
@@ -291,14 +292,16 @@ class Claims:
 
 
 def remove_leftovers(out_dir: Path) -> None:
-    """Delete what killed sweeps left in claims/: temporaries, takeover files, empty or half-written claims."""
+    """Delete what killed sweeps left in claims/: temporaries, takeover files, and the claims of owners that are
+    gone (their jobs may have been finished meanwhile by another sweep, or by the orphaned worker of a killed
+    driver, so no takeover would ever remove them), empty or half-written ones included."""
     for path in leftovers(out_dir, older_than=LEFTOVER_SECONDS):
         path.unlink(missing_ok=True)
-    for path in debris(out_dir):
+    for path in claim_files(out_dir):
         try:
             Claims(out_dir).remove_dead(path, uuid.uuid4().hex)
         except ForeignClaim:
-            pass  # rewritten meanwhile by something else: `read_claims` names it
+            continue  # `read_claims` names it to the user
 
 
 def leftovers(out_dir: Path, older_than: float) -> list[Path]:
@@ -311,17 +314,4 @@ def leftovers(out_dir: Path, older_than: float) -> list[Path]:
                 found.append(path)
         except OSError:
             continue
-    return found
-
-
-def debris(out_dir: Path) -> list[Path]:
-    """Claim files left empty or half-written by a killed sweep (older than `WRITING_GRACE_SECONDS`)."""
-    found = []
-    for path in claim_files(out_dir):
-        try:
-            claim = read_claim(path)
-        except ForeignClaim:
-            continue
-        if claim is not None and claim.debris:
-            found.append(path)
     return found
