@@ -231,7 +231,7 @@ def soak(seeds: int, kills: int, out: Path, modes: list[str], seed: int, timeout
 def wait_until_leftovers_are_old(out: Path) -> None:
     """Sleep until what killed writers left (temporaries, takeover files) is old enough for a sweep to remove."""
     ages = []
-    for name in leftovers(out):
+    for name in (name for name in leftovers(out) if Path(name).name.startswith(".")):  # claims need no age
         try:
             ages.append((out / name).stat().st_ctime)  # ctime: a rename sets it, so never younger than the file
         except OSError:
