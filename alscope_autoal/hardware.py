@@ -6,13 +6,15 @@ processors: the same job gives identical rows on one machine type, and a footer 
 from __future__ import annotations
 
 import functools
+import os
 import platform
 import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
-COMPUTE_KEYS = ("cpu_model", "cpu_capability", "gpu_name")  # what makes two jobs' compute differ in a report
+COMPUTE_KEYS = ("cpu_model", "cpu_capability", "onednn_max_cpu_isa", "gpu_name")  # differences a report names
+ONEDNN_VARIABLES = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")  # cap oneDNN's convolutions below the CPU's best
 
 
 def describe_compute(device) -> dict[str, Any]:
@@ -20,6 +22,9 @@ def describe_compute(device) -> dict[str, Any]:
     import torch
 
     compute: dict[str, Any] = {"cpu_model": cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+    capped = next((os.environ[name] for name in ONEDNN_VARIABLES if os.environ.get(name)), None)
+    if capped:  # changes the rows on CPU (docs/protocol.md, "Reproducibility"), and torch does not report it
+        compute["onednn_max_cpu_isa"] = capped
     if device.type == "cuda":
         compute |= gpu(device.index if device.index is not None else torch.cuda.current_device())
     return compute
@@ -62,5 +67,6 @@ def nvidia_driver() -> str | None:
 
 def compute_label(compute: dict[str, Any]) -> str:
     """One kind of compute in a few words, e.g. 'AMD EPYC 7B13 (AVX2)' or '... (AVX512), NVIDIA H100'."""
-    label = f"{compute.get('cpu_model', '?')} ({compute.get('cpu_capability', '?')})"
+    label = f"{compute.get('cpu_model', '?')} ({compute.get('cpu_capability', '?')}"
+    label += f", oneDNN capped at {compute['onednn_max_cpu_isa']})" if compute.get("onednn_max_cpu_isa") else ")"
     return label + (f", {compute['gpu_name']}" if compute.get("gpu_name") else "")

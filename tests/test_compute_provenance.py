@@ -76,3 +76,13 @@ def test_a_different_gpu_is_different_compute(tmp_path):
     a100, h100 = XEON | {"gpu_name": "NVIDIA A100-SXM4-40GB"}, XEON | {"gpu_name": "NVIDIA H100 80GB HBM3"}
     result = runner.invoke(app, ["report", str(folder(tmp_path, [a100, h100]))])
     assert "different compute" in result.stderr and "H100" in result.stderr, result.stderr
+
+
+def test_a_cap_on_onednns_instruction_set_is_recorded_and_counts_as_other_compute(tmp_path, monkeypatch):
+    """ONEDNN_MAX_CPU_ISA=AVX2 changes the accuracies on an AVX512 CPU (docs/protocol.md), unseen by torch."""
+    from alscope_autoal.hardware import describe_compute
+
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert describe_compute(torch.device("cpu"))["onednn_max_cpu_isa"] == "AVX2"
+    result = runner.invoke(app, ["report", str(folder(tmp_path, [XEON, XEON | {"onednn_max_cpu_isa": "AVX2"}]))])
+    assert "different compute" in result.stderr and "oneDNN capped at AVX2" in result.stderr, result.stderr
