@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 
 import pytest
@@ -59,9 +60,36 @@ def test_workers_that_die_at_start_up_stop_the_sweep_with_one_line_after_backing
     assert not claim_files(tmp_path)  # and they are free for the next sweep
 
 
+@pytest.mark.slow
+def test_a_worker_killed_while_sending_an_event_does_not_silence_the_others(tmp_path, monkeypatch):
+    """SIGKILL in the middle of a message leaves that queue's write lock held for good: if the workers shared one
+    event queue, every other worker would block on its next message and the sweep would wait forever."""
+    specs = [resolve(smoke_spec(strategy, rounds=1)) for strategy in ("random", "margin")]
+    real, killed = WorkerPool.start, []
+
+    def start(pool, slot):
+        worker = real(pool, slot)
+        if not killed:
+            events = getattr(worker, "events", None) or pool.events
+            events._wlock.acquire()  # as a worker killed while sending would leave it (a private lock: no API)
+            os.kill(worker.process.pid, signal.SIGKILL)
+            killed.append(worker.process.pid)
+        return worker
+
+    monkeypatch.setattr(WorkerPool, "start", start)
+    result = {}
+    thread = threading.Thread(target=lambda: result.update(outcome=run_sweep(
+        specs, tmp_path, options=RunOptions(workers=2, threads=1))), daemon=True)
+    thread.start()
+    thread.join(timeout=180)
+    assert not thread.is_alive(), "the sweep is stuck: the other worker's events never arrive"
+    assert not result["outcome"].failed and all(is_done(tmp_path, spec) for spec in specs)
+
+
 def test_closing_the_pool_closes_its_queues(tmp_path):
     pool = WorkerPool([Slot(None, 1)], tmp_path, RunOptions(threads=1))
     pool.close(graceful=True)
-    for queue in (pool.events, *(worker.tasks for worker in pool.workers)):
-        with pytest.raises(ValueError, match="closed"):
-            queue.put(None)
+    for worker in pool.workers:
+        for queue in (worker.tasks, getattr(worker, "events", None) or pool.events):
+            with pytest.raises(ValueError, match="closed"):
+                queue.put(None)

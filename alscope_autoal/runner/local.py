@@ -8,7 +8,8 @@ that dies while running a job (killed for memory, a segfault) fails only that jo
 before starting the job handed to it (killed while idle or while starting up) is replaced and the job is run again.
 Workers that die at start-up are respawned after a growing pause, and after `MAX_STARTUP_DEATHS` in a row the sweep
 stops with `WorkersDying`. Workers write their own result files (atomically); the parent keeps the failure records
-and the progress display, fed by events the workers put on one queue.
+and the progress display, fed by events each worker puts on its own queue (a worker killed in the middle of a message
+leaves its queue's lock held for good: a queue shared by all workers would then silence every one of them).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from .recorder import JobRecorder
 from .threads import job_threads
 
 POLL_SECONDS = 0.2  # how often the parent checks for dead workers while waiting for events
+EVENT_POLL_SECONDS = 0.01  # how often the parent looks at the workers' event queues while waiting
 GRACE_SECONDS = 5.0  # how long a worker may take to stop after SIGTERM before it is killed
 MAX_STARTUP_DEATHS = 5  # workers dying at start-up this many times in a row stop the sweep
 MAX_BACKOFF_SECONDS = 5.0  # the longest pause before respawning a worker that died at start-up
@@ -160,6 +162,7 @@ def run_task(spec: JobSpec, events, out_dir: Path, options: RunOptions) -> None:
 class Worker:
     process: Any
     tasks: Any
+    events: Any  # written by this worker only
     slot: Slot
     started_at: float = 0.0
     ready_at: float | None = None  # when it had imported torch and could take a job
@@ -174,18 +177,17 @@ class WorkerPool:
 
     def __init__(self, slots: list[Slot], out_dir: Path, options: RunOptions) -> None:
         self.ctx = mp.get_context("spawn")
-        self.events = self.ctx.Queue()
         self.out_dir, self.options = Path(out_dir), options
         self.workers = [self.start(slot) for slot in slots]
 
     def start(self, slot: Slot) -> Worker:
-        tasks = self.ctx.Queue()
+        tasks, events = self.ctx.Queue(), self.ctx.Queue()
         options = replace(self.options, threads=slot.threads)
-        process = self.ctx.Process(target=worker_main, args=(tasks, self.events, self.out_dir, options),
+        process = self.ctx.Process(target=worker_main, args=(tasks, events, self.out_dir, options),
                                    daemon=True, name=f"autoal-worker-gpu{slot.gpu}" if slot.gpu else "autoal-worker")
         with environment(slot_environment(slot) | determinism.environment(options.deterministic)):
             process.start()
-        return Worker(process, tasks, slot, started_at=time.perf_counter())
+        return Worker(process, tasks, events, slot, started_at=time.perf_counter())
 
     def dispatch(self, worker: Worker, spec: JobSpec) -> None:
         worker.job, worker.dispatched_at, worker.job_started = spec, time.perf_counter(), False
@@ -198,13 +200,19 @@ class WorkerPool:
         return next((worker for worker in self.workers if worker.job and worker.job.job_id == job_id), None)
 
     def next_event(self, timeout: float) -> tuple | None:
-        try:
-            return self.events.get(timeout=timeout)
-        except queue.Empty:
-            return None
+        """The next message of any worker, waiting up to `timeout` seconds; None if none came."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for worker in self.workers:
+                if (event := event_of(worker)) is not None:
+                    return event
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(EVENT_POLL_SECONDS)
 
     def replace(self, worker: Worker) -> None:
         close_queue(worker.tasks)
+        close_queue(worker.events)
         self.workers[self.workers.index(worker)] = self.start(worker.slot)
 
     def close(self, graceful: bool) -> None:
@@ -212,8 +220,9 @@ class WorkerPool:
         try:
             self.stop_workers(graceful)
         finally:
-            for queue_ in (*(worker.tasks for worker in self.workers), self.events):
-                close_queue(queue_)
+            for worker in self.workers:
+                close_queue(worker.tasks)
+                close_queue(worker.events)
 
     def stop_workers(self, graceful: bool) -> None:
         processes = [worker.process for worker in self.workers]
@@ -230,6 +239,14 @@ class WorkerPool:
             if process.is_alive():
                 process.kill()
                 process.join()
+
+
+def event_of(worker: Worker, timeout: float = 0.0) -> tuple | None:
+    """One message of this worker, if it sent one (within `timeout` seconds)."""
+    try:
+        return worker.events.get(timeout=timeout) if timeout else worker.events.get_nowait()
+    except (queue.Empty, EOFError, OSError):
+        return None  # EOFError/OSError: a message cut short by the worker's death
 
 
 def close_queue(queue_) -> None:
@@ -311,8 +328,8 @@ class WorkerPoolSweep:
                 self.pool.replace(worker)
 
     def settle_dead(self, worker: Worker) -> None:
-        while worker.job and (event := self.pool.next_event(0.05)):
-            self.handle(event)  # its last messages may still be in the queue
+        while worker.job and (event := event_of(worker, timeout=0.05)):
+            self.handle(event)  # its last messages may still be in its queue
         code = worker.process.exitcode
         if worker.job:
             self.settle_orphaned_job(worker.job, worker.job_started, worker.ready_at is not None, code)
