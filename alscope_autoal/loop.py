@@ -143,7 +143,8 @@ def run_job(spec: JobSpec, data: ImageDataset, device: torch.device | None = Non
             break
         ctx = QueryContext(model, pool.copy(), pool_x, prepared.pool_y, img, profile, device, round_,
                            derive_seed(spec.seed, spec.strategy, "strategy"),
-                           next_model_seed=derive_seed(spec.seed, spec.dataset, "model-init", round_ + 1))
+                           next_model_seed=derive_seed(spec.seed, spec.dataset, "model-init", round_ + 1),
+                           rounds=spec.rounds)
         rng = rng_for(spec.seed, spec.dataset, spec.setting, spec.strategy, "query", round_)
         selection, seconds = query(strategy, ctx, spec.query_size, rng)
         picked = selection.indices

@@ -16,6 +16,8 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
+import uuid
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
@@ -30,6 +32,7 @@ from .spec import JobSpec
 JOBS_DIR = "jobs"
 DAMAGED_DIR = "damaged"  # inside JOBS_DIR: damaged result files set aside before their job reruns
 STALE_DIR = "stale"  # inside JOBS_DIR: results written under other settings, set aside when their job reruns
+CHECKING_SUFFIX = ".checking"  # a result file held under a private name while a sweep checks whether it is damaged
 META_KEY = b"alscope_autoal"
 PACKAGES = ("alscope-autoal", "torch", "torchvision", "numpy", "pandas", "pyarrow", "medmnist", "scikit-learn")
 
@@ -126,18 +129,58 @@ def is_done(out_dir: Path, spec: JobSpec) -> bool:
 
 
 def set_aside_if_damaged(path: Path) -> Path | None:
-    """Move a damaged result file to `jobs/damaged/` (never over another file there); returns where it went."""
-    return set_aside(path, DAMAGED_DIR) if is_damaged(path) else None
+    """Move a damaged result file to `jobs/damaged/` (never over another file there); returns where it went.
+
+    Another sweep may write the job's whole result between our look and our move, so the file is first renamed to
+    a private name (`.<job id>.<random>.checking`, which no reader takes for a result) and looked at again there: the
+    rename takes whatever is at the path at that instant, and a file that reads back goes straight back."""
+    if not is_damaged(path):
+        return None
+    private = path.with_name(f".{path.stem}.{uuid.uuid4().hex}{CHECKING_SUFFIX}")
+    try:
+        os.rename(path, private)
+    except FileNotFoundError:
+        return None  # another sweep moved it first
+    return settle_checked(private, path)
 
 
-def set_aside(path: Path, folder_name: str) -> Path | None:
-    """Move `path` into the folder `folder_name` beside it under a free name (`NAME`, then `STEM.1.parquet`, ...);
-    None when another process moved it first. A hard link claims the name atomically, so two sweeps never overwrite
-    each other's copy (where the file system has no hard links, a rename to a name checked free)."""
+def settle_checked(private: Path, path: Path) -> Path | None:
+    """Put a file held under its private name back at `path` if it reads back, else into `jobs/damaged/`."""
+    if not reads_back(private):
+        return set_aside(private, DAMAGED_DIR, path.name)
+    try:
+        os.link(private, path)
+    except FileExistsError:
+        pass  # a later whole result of the same job was written meanwhile: it is kept, this copy dropped
+    except OSError:
+        if not path.exists():  # no hard links here
+            os.rename(private, path)
+    private.unlink(missing_ok=True)
+    return None
+
+
+def recover_checked(jobs_dir: Path, older_than: float) -> None:
+    """Settle the files a killed sweep left under their private names while checking them."""
+    cutoff = time.time() - older_than
+    for private in Path(jobs_dir).glob(f".*{CHECKING_SUFFIX}"):
+        try:
+            if private.stat().st_ctime >= cutoff:  # the rename set ctime: a check takes milliseconds
+                continue
+        except OSError:
+            continue
+        settle_checked(private, private.with_name(private.name[1:].rsplit(".", 2)[0] + ".parquet"))
+
+
+def set_aside(path: Path, folder_name: str, name: str | None = None) -> Path | None:
+    """Move `path` into the folder `folder_name` beside it under a free name (`name` or its own name, then
+    `STEM.1.parquet`, ...); None when another process moved it first. A hard link claims the name atomically, so two
+    sweeps never overwrite each other's copy (where the file system has no hard links, a rename to a name checked
+    free)."""
     folder = path.parent / folder_name
     folder.mkdir(exist_ok=True)
+    name = Path(name or path.name)
     for number in itertools.count():
-        target = folder / (path.name if number == 0 else f"{path.stem}.{number}{path.suffix}")
+        target = folder / (name.name if number == 0 else f"{name.stem}.{number}{name.suffix}")
         if not target.exists() and claim(path, target):
             return target
         if not path.exists():

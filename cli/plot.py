@@ -39,7 +39,7 @@ SkipDamaged = Annotated[bool, typer.Option("--skip-damaged", help="Leave out res
 
 def print_load_notes(results_dir: Path, analysis, skip_damaged: bool) -> None:
     """One line on stderr each: results pooled across settings (--allow-stale), costs in wall time because some
-    results recorded no CPU time, and with --skip-damaged the damaged files left out, or that there were none."""
+    results recorded no CPU time, jobs run on different compute (processor, instruction set, GPU), and with --skip-damaged the damaged files left out, or that there were none."""
     from alscope_autoal.results import JOBS_DIR, damage_message
 
     if analysis.pooled_settings:
@@ -47,6 +47,10 @@ def print_load_notes(results_dir: Path, analysis, skip_damaged: bool) -> None:
                    "--allow-stale)", err=True)
     if analysis.clock.note:
         typer.echo(f"note: costs in {analysis.clock.note}", err=True)
+    if analysis.mixed_compute:
+        typer.echo(f"warning: these results pool jobs run on different compute ({analysis.mixed_compute}); float "
+                   "results can differ between processors, so compare jobs of one kind ('compute' in each result "
+                   "file's footer)", err=True)
     if analysis.damaged:
         typer.echo("warning: " + damage_message(results_dir, list(analysis.damaged),
                                                 hint="left out (--skip-damaged)"), err=True)

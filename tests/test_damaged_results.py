@@ -180,3 +180,50 @@ def test_write_job_never_replaces_a_damaged_file_without_keeping_it(tmp_path):
     assert not is_done(tmp_path, spec)
     write_job(tmp_path, spec, [{"job_id": spec.job_id, "round": 0}], {})
     assert is_done(tmp_path, spec) and (path.parent / DAMAGED_DIR / path.name).read_bytes() == b"half"
+
+
+def whole_result(path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"job_id": ["x"], "round": [0]}), path)
+
+
+def test_a_whole_result_written_between_the_check_and_the_move_is_never_set_aside(tmp_path, monkeypatch):
+    """Another sweep replaces the damaged file right after this one looked at it: the new file stays in place."""
+    import alscope_autoal.results as results
+
+    path = tmp_path / "jobs" / "0123.parquet"
+    path.parent.mkdir()
+    path.write_bytes(b"half")
+    real, calls = results.reads_back, []
+
+    def another_sweep_writes_after_the_first_look(file):
+        calls.append(file)
+        if len(calls) == 1:
+            looked = real(file)
+            whole_result(path)
+            return looked
+        return real(file)
+
+    monkeypatch.setattr(results, "reads_back", another_sweep_writes_after_the_first_look)
+    assert results.set_aside_if_damaged(path) is None
+    assert real(path)
+    aside = path.parent / DAMAGED_DIR
+    assert not aside.exists() or not any(real(file) for file in aside.iterdir())
+    assert [file.name for file in path.parent.iterdir() if file.is_file()] == [path.name]  # nothing left behind
+
+
+def test_a_check_cut_short_by_a_kill_is_undone_by_the_next_sweep(tmp_path):
+    """A sweep killed while holding a file under its private name: the next clean-up puts it back or aside."""
+    import time
+
+    from alscope_autoal.runner.store import remove_stale_temporaries
+
+    jobs = tmp_path / "jobs"
+    jobs.mkdir()
+    whole_result(jobs / ".0123.abcd.checking")
+    (jobs / ".4567.abcd.checking").write_bytes(b"half")
+    remove_stale_temporaries(tmp_path, older_than=0)
+    assert sorted(file.name for file in jobs.iterdir() if file.is_file()) == ["0123.parquet"]
+    assert (jobs / DAMAGED_DIR / "4567.parquet").read_bytes() == b"half"

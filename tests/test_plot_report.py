@@ -32,7 +32,8 @@ runner = CliRunner()
 
 
 def write_rows(out: Path, dataset: str, strategy: str, seed: int, accuracy: list[float], profile: str = "smoke",
-               extra=None, params: dict | None = None, cpu_time: bool = True, legacy_params: bool = False) -> None:
+               extra=None, params: dict | None = None, cpu_time: bool = True, legacy_params: bool = False,
+               meta: dict | None = None) -> None:
     """One job's rows as the loop writes them; `cpu_time=False` writes them as jobs did before CPU seconds were
     recorded (wall time only), `legacy_params=True` with the parameters' Python repr, as before they were JSON."""
     spec = JobSpec(dataset=dataset, strategy=strategy, seed=seed, profile=profile, initial=20, query_size=10,
@@ -45,7 +46,7 @@ def write_rows(out: Path, dataset: str, strategy: str, seed: int, accuracy: list
              "device": "cpu", "labeled_class_counts": [10, 10 + 10 * r]}
             | (cpu_seconds(strategy, r) if cpu_time else {}) | (extra(r) if extra else {})
             for r, a in enumerate(accuracy)]
-    write_job(out, spec, rows, {"spec": json.loads(spec.canonical())})
+    write_job(out, spec, rows, {"spec": json.loads(spec.canonical())} | (meta or {}))
 
 
 def cpu_seconds(strategy: str, r: int) -> dict:

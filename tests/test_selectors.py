@@ -3,6 +3,7 @@ across rounds (learned from once per revealed batch), and their columns in a rea
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -258,3 +259,14 @@ def test_job_rows_carry_candidate_weights_and_selector_state(name):
         assert math.isnan(rows[1]["albl_reward"]) and 0 < rows[2]["albl_reward"] <= 1
     else:
         assert rows[1]["tailor_updates"] == 0.0 and rows[2]["tailor_updates"] > 0
+
+
+def test_albl_plans_for_the_jobs_rounds_not_the_profiles(fresh_context):
+    """`--rounds 20` on a profile of fewer rounds: T and the default p_min follow the job's 20 rounds."""
+    assert fresh_context.profile.budget.rounds != 20
+    ctx = dataclasses.replace(fresh_context, rounds=20)
+    albl = planted("albl", ctx, [[0, 1, 2, 3], [4, 5, 6, 7]])
+    albl.select(ctx, 4, rng())
+    n_experts = 3
+    assert albl.horizon_labels == 20 * 4
+    assert albl.p_min == pytest.approx(math.sqrt(math.log(n_experts) / (n_experts * 80)))

@@ -151,8 +151,8 @@ def dead_pid() -> int:
 def test_status_shows_running_jobs_and_orphaned_claims(tmp_path):
     running, orphaned = resolve(smoke_spec("margin", rounds=1)), resolve(smoke_spec("entropy", rounds=1))
     write_manifest(tmp_path, [running, orphaned], "autoal bench --out x")
-    claim_file(tmp_path, orphaned, socket.gethostname(), dead_pid())
-    with Claims(tmp_path) as claims:
+    with Claims(tmp_path) as claims:  # (entering removes dead owners' claims: the orphan comes after)
+        claim_file(tmp_path, orphaned, socket.gethostname(), dead_pid())
         assert claims.try_claim(running)
         state = json.loads(runner.invoke(app, ["status", str(tmp_path), "--json"]).output)
         text = runner.invoke(app, ["status", str(tmp_path)]).output

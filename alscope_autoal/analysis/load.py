@@ -5,13 +5,16 @@ Everything a figure or table shows comes from one `Analysis`, built here from th
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+from pyarrow import ArrowException
 
 from ..errors import UserError
-from ..results import JOBS_DIR, read_results_and_damage
+from ..hardware import COMPUTE_KEYS, compute_label
+from ..results import JOBS_DIR, read_metadata, read_results_and_damage
 from ..roles import is_oracle
 from . import aggregate as agg
 
@@ -32,6 +35,7 @@ class Analysis:
     damaged: tuple[Path, ...] = ()  # damaged result files left out (only when asked to skip them)
     pooled_settings: str = ""  # which results were pooled across settings (only when allowed); "" if none
     clock: agg.Clock = agg.CPU_CLOCK  # what costs are measured in (`aggregate.cost_clock`)
+    mixed_compute: str = ""  # the kinds of compute the shown jobs ran on, when more than one; "" if one
 
     def shown(self, frame: pd.DataFrame) -> pd.DataFrame:
         return frame[frame["strategy"].isin(self.strategies)]
@@ -59,7 +63,24 @@ def load(results_dir: Path, datasets: tuple[str, ...] | None = None, strategies:
     clock = agg.cost_clock(rows, cost_clock)
     jobs = agg.job_metrics(rows, clock)
     return Analysis(rows, jobs, agg.arm_summary(jobs), agg.curves(rows), tuple(shown),
-                    rows["profile"].nunique() > 1, tuple(damaged), pooled, clock)
+                    rows["profile"].nunique() > 1, tuple(damaged), pooled, clock,
+                    compute_mix(Path(results_dir), rows[rows["strategy"].isin(shown)]["job_id"].unique()))
+
+
+def compute_mix(results_dir: Path, job_ids) -> str:
+    """The kinds of compute (processor, its instruction set, GPU) these jobs recorded in their footers, with their
+    job counts, when there is more than one kind; "" otherwise. Jobs from before footers recorded it are left out."""
+    kinds: Counter[str] = Counter()
+    for job_id in job_ids:
+        try:
+            compute = read_metadata(Path(results_dir) / JOBS_DIR / f"{job_id}.parquet").get("compute")
+        except (OSError, ValueError, KeyError, TypeError, ArrowException):
+            continue
+        if compute:
+            kinds[compute_label({key: compute.get(key) for key in COMPUTE_KEYS})] += 1
+    if len(kinds) < 2:
+        return ""
+    return ", ".join(f"{kind}: {count} job(s)" for kind, count in kinds.most_common())
 
 
 def checked(rows: pd.DataFrame, results_dir: Path) -> pd.DataFrame:

@@ -34,6 +34,7 @@ import torch
 from ..data import DATASETS, ImageDataset, TextDataset, default_data_dir, load_dataset
 from ..data.user_sets import dataset_key, register_all, user_source
 from ..errors import DataError, UserError
+from ..processes import pid_alive
 from ..spec import JobSpec
 from . import ENCODERS
 
@@ -145,16 +146,6 @@ def scratch_owner() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-def running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, another user's
-        return True
-    return True
-
-
 def remove_stale_scratch(folder: Path) -> None:
     """Delete the scratch folders of `folder` left by embedding runs of this host that were killed (a SIGKILL
     or SIGTERM skips the clean-up). Scratch of a live process, or of another host on a shared disk, stays."""
@@ -162,7 +153,7 @@ def remove_stale_scratch(folder: Path) -> None:
     host = socket.gethostname()
     for scratch in folder.parent.glob(f".{glob.escape(folder.name)}.*.tmp"):
         found = pattern.match(scratch.name)
-        if found and found["host"] == host and not running(int(found["pid"])):
+        if found and found["host"] == host and not pid_alive(int(found["pid"])):
             shutil.rmtree(scratch, ignore_errors=True)
 
 

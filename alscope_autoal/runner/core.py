@@ -36,6 +36,7 @@ def compute_job(
     from ..data.user_sets import register_all, source_record
     from ..determinism import numerics
     from ..encoders.cache import job_data
+    from ..hardware import describe_compute
     from ..loop import pick_device, run_job
     from ..plugins import load_plugins
 
@@ -51,7 +52,7 @@ def compute_job(
             "device": str(dev), "deterministic": options.deterministic,
             "cublas_workspace_config": os.environ.get(CUBLAS_VARIABLE), "precision": spec.precision,
             "job_seconds": time.perf_counter() - started, **measured_rates(rows),
-            **source_record(spec.dataset), **plugin_provenance(spec)})
+            "compute": describe_compute(dev), **source_record(spec.dataset), **plugin_provenance(spec)})
 
 
 def plugin_provenance(spec: JobSpec) -> dict[str, Any]:
@@ -111,19 +112,26 @@ class JobQueue:
 
     def __init__(self, specs: list[JobSpec], recorder: JobRecorder) -> None:
         self.waiting = deque(specs)
+        self.held: deque[JobSpec] = deque()  # claimed by this process, handed back unrun (its worker died first)
         self.recorder, self.out_dir, self.claims = recorder, recorder.out_dir, recorder.claims
         self.since = time.time()  # a failure recorded after this was another sweep's attempt in this run
         self.recheck_at = 0.0
 
     @property
     def empty(self) -> bool:
-        return not self.waiting
+        return not self.waiting and not self.held
 
     def __len__(self) -> int:
-        return len(self.waiting)
+        return len(self.waiting) + len(self.held)
+
+    def hand_back(self, spec: JobSpec) -> None:
+        """A job this process claimed but did not run: it is handed out again first, its claim kept."""
+        self.held.append(spec)
 
     def next_job(self) -> JobSpec | None:
         """The next job this process now holds the claim of; None when every waiting job is held elsewhere."""
+        if self.held:
+            return self.held.popleft()
         if time.monotonic() < self.recheck_at:
             return None
         for _ in range(len(self.waiting)):

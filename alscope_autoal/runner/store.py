@@ -29,8 +29,8 @@ import pyarrow as pa
 
 from ..errors import UserError
 from ..identity import current
-from ..results import (JOBS_DIR, STALE_DIR, is_done, job_path, read_metadata, reads_back, result_files, set_aside,
-                       set_aside_if_damaged, write_atomically)
+from ..results import (JOBS_DIR, STALE_DIR, is_done, job_path, read_metadata, reads_back, recover_checked, result_files,
+                       set_aside, set_aside_if_damaged, write_atomically)
 from ..spec import JobSpec
 from .claims import Claim, read_claims
 
@@ -111,9 +111,11 @@ def manifests(out_dir: Path) -> list[dict[str, Any]]:
     return found
 
 
-def remove_stale_temporaries(out_dir: Path) -> None:
-    """Delete temporary files that a killed writer left behind (they never count as results)."""
-    cutoff = time.time() - STALE_TMP_SECONDS
+def remove_stale_temporaries(out_dir: Path, older_than: float = STALE_TMP_SECONDS) -> None:
+    """Delete temporary files that a killed writer left behind (they never count as results), and settle result
+    files a killed sweep left under a private name while checking them."""
+    recover_checked(Path(out_dir) / JOBS_DIR, older_than)
+    cutoff = time.time() - older_than
     for folder in (JOBS_DIR, FAILURES_DIR, SWEEPS_DIR):
         for path in (Path(out_dir) / folder).glob(".*.tmp"):
             try:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..spec import JobSpec
 from .backends import BACKENDS
-from .claims import Claims
+from .claims import Claims, remove_leftovers
 from .core import JobQueue
 from .options import RunOptions
 from .recorder import JobRecorder, Reporter, SilentReporter, SweepOutcome
@@ -27,6 +27,7 @@ def run_sweep(specs: list[JobSpec], out_dir: Path, options: RunOptions = RunOpti
     out_dir = Path(out_dir)
     write_manifest(out_dir, specs, options.command, options.settings)
     remove_stale_temporaries(out_dir)
+    remove_leftovers(out_dir)
     set_aside = set_aside_damaged(specs, out_dir) + set_aside_superseded(specs, out_dir)
     to_run, done = split_done(specs, out_dir)
     outcome = SweepOutcome(ran=to_run, skipped=done, set_aside=set_aside)

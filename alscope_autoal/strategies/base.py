@@ -86,6 +86,7 @@ class QueryContext:
     round: int
     seed: int  # the job's strategy seed, for strategies that train auxiliary networks
     next_model_seed: int | None = None  # the seed the loop will train the next round's task model with
+    rounds: int | None = None  # the job's query rounds (its --rounds; None: the profile's)
     _cache: dict = field(default_factory=dict, repr=False)
 
     @property

@@ -130,7 +130,7 @@ class ALBL(CandidateSelector):
       label budget, and the batch's update is b times the update with the batch mean of advice_k(x) r / q(x).
 
     p_min defaults to EXP4.P's sqrt(ln N / (N T)) (libact's default), at most 1 / N; delta to 0.1 (libact's).
-    horizon: the number of query rounds the bandit plans for; default: the profile's round count.
+    horizon: the number of query rounds the bandit plans for; default: the job's round count (its --rounds).
     """
 
     who = "albl"
@@ -155,7 +155,8 @@ class ALBL(CandidateSelector):
     def plan(self, ctx: QueryContext, budget: int) -> None:
         """Fix T (and the default p_min) at the first select: T = horizon rounds x the batch size."""
         if self.horizon_labels is None:
-            self.horizon_labels = (self.horizon or ctx.profile.budget.rounds) * max(budget, 1)
+            rounds = self.horizon or ctx.rounds or ctx.profile.budget.rounds
+            self.horizon_labels = rounds * max(budget, 1)
         if self.p_min is None:
             n_experts = len(self.log_weights)
             self.p_min = min(math.sqrt(math.log(n_experts) / (n_experts * self.horizon_labels)), 1 / n_experts)
