@@ -101,6 +101,13 @@ def fit_full_batch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, profile: 
     return model.eval()
 
 
+def minibatch_profile(profile: Profile) -> Profile:
+    """The schedule of a strategy's own mini-batch training (VAAL's networks, learning-loss's joint copy). On a
+    full-batch profile (linear) that is Adam at lr 0.01 in batches of `batch_size` for `epochs` passes: the linear
+    profile's old optimiser, for as many passes over the labeled set as the head's L-BFGS makes."""
+    return profile.with_(optimizer="adam", lr=1e-2) if profile.optimizer == "lbfgs" else profile
+
+
 def make_optimizer(model: nn.Module, profile: Profile) -> torch.optim.Optimizer:
     if profile.optimizer == "sgd":
         return torch.optim.SGD(model.parameters(), lr=profile.lr, momentum=0.9, weight_decay=profile.weight_decay,
