@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .errors import UserError
 from .models import build_model
 from .profiles import Profile
 
@@ -121,6 +122,9 @@ def train_model(x: torch.Tensor, y: torch.Tensor, spec: ImageSpec, profile: Prof
     with seeded(seed, device):
         model = build_model(profile.model, spec.n_channels, spec.n_classes, profile.dropout).to(device)
     if profile.optimizer == "lbfgs":
+        if not hasattr(model, "marginal_loss"):
+            raise UserError(f"optimizer 'lbfgs' trains the linear head only, not model {profile.model!r}; use "
+                            "'adam' or 'sgd'")
         return fit_full_batch(model, normalise(x.to(device), spec), y.to(device), profile)
     gen = torch.Generator(device="cpu").manual_seed(seed)
     steps = max(profile.epochs * math.ceil(len(x) / profile.batch_size), profile.min_steps)
