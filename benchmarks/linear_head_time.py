@@ -18,7 +18,7 @@ BEFORE = dict(epochs=50, min_steps=300, batch_size=64, optimizer="adam", lr=1e-2
 
 
 def job_head_seconds(x: torch.Tensor, y: torch.Tensor, spec, profile, seed: int) -> tuple[float, float]:
-    """(CPU seconds of a job's 11 head trainings, test-free: the last model's training accuracy)."""
+    """(CPU seconds of a job's 11 head trainings, the last model: trained on 1,100 labels)."""
     from alscope_autoal.training import train_model
 
     order = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
