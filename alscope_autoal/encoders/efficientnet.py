@@ -6,9 +6,9 @@ holds the same number of tensors as timm's model, with the same shapes in the sa
 against the one recorded here (`WEIGHTS_SHA256`) on every load: anything else is a one-line error.
 
 Images are scaled to 0-1, grey repeated to RGB, resized to 160 x 160 (`SIDE`; bilinear, antialiased, no crop) and
-normalised with ImageNet's mean and std. The resolution was chosen by a linear probe on CIFAR-10 (docs/frozen-
-encoders.md); it is part of what the embeddings are, so another resolution needs another encoder name (the cache
-is keyed by the weights' hash only).
+normalised with ImageNet's mean and std. The resolution was chosen by a linear probe on CIFAR-10
+(docs/frozen-encoders.md); it is part of what the embeddings are, so another resolution needs another encoder name
+(the cache is keyed by the weights' hash only).
 """
 
 from __future__ import annotations
