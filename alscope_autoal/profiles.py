@@ -53,7 +53,7 @@ class Profile:
     epochs: int  # passes over the labeled set per training run
     min_steps: int  # at least this many optimiser steps, so tiny labeled sets still converge
     batch_size: int
-    optimizer: str  # "adam" (AdamW) or "sgd" (with `momentum`)
+    optimizer: str  # "adam" (AdamW), "sgd" (with `momentum`), "lbfgs" (linear head: full batch, `epochs` iterations)
     lr: float
     weight_decay: float
     dropout: float  # before the classifier; MC-dropout strategies rely on it
@@ -157,10 +157,13 @@ PROFILES.add("paper", Profile(
     budget_overrides={"cifar100": Budget(2000, 1000, 10), **SMALL_POOLS},
 ), "from scratch, as DeepAL+ and ALScope train: ResNet-18, 200 epochs, 1,000 labels per round (needs a GPU)")
 PROFILES.add("linear", Profile(
-    name="linear", model="linear", epochs=50, min_steps=300, batch_size=64, optimizer="adam", lr=1e-2,
+    # full-batch L-BFGS on the dropout-marginalised loss (models/linear.py, training.fit_full_batch): at most 20
+    # iterations (`epochs`: each one pass over the labeled set), lr 1 (L-BFGS's own step, scaled by its line
+    # search). batch_size and min_steps are what VAAL and learning-loss read for their own mini-batch training.
+    name="linear", model="linear", epochs=20, min_steps=0, batch_size=64, optimizer="lbfgs", lr=1.0,
     weight_decay=0.0, dropout=0.3, augment=False, budget=Budget(100, 100, 10), budget_overrides=SMALL_POOLS,
     eval_batch_size=4096,  # a linear head on cached embeddings: seconds per job, needs --encoder
-), "frozen encoder (--encoder): dropout and a linear head on cached embeddings, seconds per job")
+), "frozen encoder (--encoder): dropout and a linear head on cached embeddings (full-batch L-BFGS), seconds per job")
 
 # The released AutoAL code (github.com/haizailache999/AutoAL, commit 5200ce7), where the paper is silent. Each
 # value cites its file and line there; docs/gpu.md, "Two regimes", lists them with what we do differently.

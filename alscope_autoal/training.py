@@ -85,6 +85,36 @@ def batches(n: int, batch_size: int, steps: int, gen: torch.Generator) -> Iterat
                 return
 
 
+def fit_full_batch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, profile: Profile) -> nn.Module:
+    """L-BFGS over the whole labeled set on the model's dropout-marginalised loss (`marginal_loss`): at most
+    `profile.epochs` iterations (each a pass over the set) with a strong-Wolfe line search, stopping earlier only
+    at convergence. The objective has no sampling, so the result depends on the seed only through the
+    initialisation, and a training is a few dozen evaluations of about eight (n x dim x classes) products instead
+    of hundreds of mini-batch steps, each paying Python's and autograd's fixed cost."""
+    optimizer = torch.optim.LBFGS(model.parameters(), lr=profile.lr, max_iter=profile.epochs, history_size=10,
+                                  line_search_fn="strong_wolfe")
+    x2 = x * x
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad(set_to_none=True)
+        loss = model.marginal_loss(x, y, x2)
+        if profile.weight_decay:
+            loss = loss + 0.5 * profile.weight_decay * model.classifier.weight.square().sum()
+        loss.backward()
+        return loss
+
+    model.train()
+    optimizer.step(closure)
+    return model.eval()
+
+
+def minibatch_profile(profile: Profile) -> Profile:
+    """The schedule of a strategy's own mini-batch training (VAAL's networks, learning-loss's joint copy). On a
+    full-batch profile (linear) that is Adam at lr 0.01 in batches of `batch_size` for `epochs` passes: the linear
+    profile's old optimiser, for as many passes over the labeled set as the head's L-BFGS makes."""
+    return profile.with_(optimizer="adam", lr=1e-2) if profile.optimizer == "lbfgs" else profile
+
+
 def make_optimizer(model: nn.Module, profile: Profile) -> torch.optim.Optimizer:
     if profile.optimizer == "sgd":
         return torch.optim.SGD(model.parameters(), lr=profile.lr, momentum=profile.momentum,
@@ -181,6 +211,11 @@ def train_model(x: torch.Tensor, y: torch.Tensor, spec: ImageSpec, profile: Prof
     retraining each round is the default. Nothing in the step loop waits for the GPU."""
     with seeded(seed, device):
         model = new_model(spec, profile, device)
+    if profile.optimizer == "lbfgs":
+        if not hasattr(model, "marginal_loss"):
+            raise UserError(f"optimizer 'lbfgs' trains the linear head only, not model {profile.model!r}; use "
+                            "'adam' or 'sgd'")
+        return fit_full_batch(model, normalise(x.to(device), spec), y.to(device), profile)
     gen = torch.Generator(device="cpu").manual_seed(seed)
     steps = training_steps(len(x), profile)
     optimizer = make_optimizer(model, profile)

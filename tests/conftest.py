@@ -19,6 +19,9 @@ from alscope_autoal.spec import JobSpec
 from alscope_autoal.strategies import QueryContext
 from alscope_autoal.training import train_model
 
+# The fixtures write small text files in the official formats: subsets on purpose (text_sets.check_size).
+os.environ["AUTOAL_TEXT_SUBSETS"] = "1"
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("AUTOAL_SHARED_DATA", REPO.parent / "shared" / "data"))
 # The device of the shared query contexts: cpu everywhere CI runs; AUTOAL_TEST_DEVICE=cuda runs the strategy

@@ -15,6 +15,7 @@ from ..registry import Entry, Registry
 from .base import DatasetInfo, ImageDataset, TextDataset
 from .digits import load_digits
 from .medmnist_sets import medmnist_description, medmnist_info, medmnist_names
+from .presence import PRESENT, availability
 from .text_sets import TEXT_DATASETS
 from .tiny_imagenet import download_tiny_imagenet, load_tiny_imagenet
 from .torchvision_sets import (download_with, load_cifar10, load_cifar100, load_fashionmnist, load_mnist,
@@ -79,7 +80,7 @@ def load_dataset(name: str, data_dir: Path | str | None = None,
 def _load_cached(name: str, root: Path, download: bool, key: str) -> ImageDataset | TextDataset:
     """`key`: a user dataset's path and content hash, so an edited or renamed file is read again."""
     info = DATASETS.get(name)
-    if download and info.download is not None:
+    if download and info.download is not None and availability(info, root) != PRESENT:  # fetched once, not per run
         try:
             root.mkdir(parents=True, exist_ok=True)
             info.download(root)

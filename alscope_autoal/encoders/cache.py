@@ -2,14 +2,17 @@
 `DATA_DIR/embeddings/<dataset>/<encoder>-<weights fingerprint[:16]>/{train,test}.npy` beside a `meta.json` that
 records the dataset files' and the arrays' sha256. Every job, worker and Ray task of a sweep reads the same files.
 
-Files are written under temporary names and renamed, `meta.json` last, under a lock, so a crash or two
-concurrent writers never leave a half file under a cache name (arrays without a meta.json are recomputed). A
-cache whose dataset files changed since, or whose arrays do not match their recorded hash, is refused with a
-one-line error that names it: it is never reused in silence.
+Both splits are written into a private folder that is renamed into place whole, under a lock, so a crash or two
+concurrent writers never leave a half cache under a cache name; a folder found there without its `meta.json` (a
+damaged remainder) is removed and recomputed. A cache whose dataset files changed since, or whose arrays do not
+match their recorded hash, is refused with a one-line error that names it: it is never reused in silence.
 
 A read-only DATA_DIR (a shared copy of the datasets: a read-only mount, or folders without write permission bits,
-which root would otherwise write through) keeps the datasets, and the embeddings go to the user's own data
-folder (`AUTOAL_DATA_DIR` or the user cache) instead.
+which root would otherwise write through) keeps the datasets and its complete caches are read where they are;
+embeddings it does not hold yet go to the user's own data folder (`AUTOAL_DATA_DIR` or the user cache) instead.
+
+Each array is hashed once per process, streamed in blocks, and memory-mapped copy-on-write rather than read
+whole: a Yelp-sized pool costs its pages as they are touched, not two copies plus the hash's.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ import errno
 import fcntl
 import functools
 import glob
-import hashlib
 import json
 import os
 import re
@@ -33,6 +35,7 @@ import torch
 
 from ..data import DATASETS, ImageDataset, TextDataset, default_data_dir, load_dataset
 from ..data.user_sets import dataset_key, register_all, user_source
+from ..data.base import sha256_file
 from ..errors import DataError, UserError
 from ..processes import pid_alive
 from ..spec import JobSpec
@@ -80,16 +83,17 @@ def cache_root(root: Path) -> Path:
 
 
 def cache_folder(root: Path, dataset: str, encoder: str, fingerprint: str) -> Path:
-    return cache_root(root) / CACHE_DIR / dataset / f"{encoder}-{fingerprint.removeprefix('random-')[:16]}"
-
-
-def sha256_bytes(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    """Under the data dir; when that is read-only and holds no complete cache, under the user's data dir."""
+    name = Path(CACHE_DIR) / dataset / f"{encoder}-{fingerprint.removeprefix('random-')[:16]}"
+    if read_only(root) and (root / name / "meta.json").is_file():
+        return root / name
+    return cache_root(root) / name
 
 
 def read_cache(folder: Path, weights: str, dataset_files: dict[str, str],
-               rows: dict[str, int]) -> dict[str, np.ndarray] | None:
-    """The cached arrays, None when there is no complete cache; refused when stale or damaged."""
+               rows: dict[str, int]) -> tuple[dict[str, np.ndarray], dict[str, str]] | None:
+    """(the cached arrays, memory-mapped; their sha256), None when there is no complete cache; refused when stale
+    or damaged."""
     meta_path = folder / "meta.json"
     if not meta_path.is_file():
         return None
@@ -105,19 +109,20 @@ def read_cache(folder: Path, weights: str, dataset_files: dict[str, str],
         changed = sorted(set(dataset_files.items()) ^ set(meta.get("dataset_files", {}).items()))
         raise DataError(f"the embeddings in {folder} were computed from other dataset files ("
                         f"{', '.join(sorted({name for name, _ in changed}))} changed); delete {folder} to recompute")
-    arrays = {}
+    arrays, hashes = {}, {}
     for split in SPLITS:
         path = folder / f"{split}.npy"
         try:
-            if sha256_bytes(path) != recorded[split]["sha256"]:
+            hashes[split] = sha256_file(path)
+            if hashes[split] != recorded[split]["sha256"]:
                 raise ValueError("its sha256 differs from the one recorded in meta.json")
-            arrays[split] = np.load(path, allow_pickle=False)
-        except (OSError, ValueError, KeyError) as exc:
+            arrays[split] = np.load(path, mmap_mode="c", allow_pickle=False)  # private pages: the file stays
+        except (OSError, ValueError, KeyError, TypeError) as exc:
             raise DataError(f"the cached embeddings {path} are damaged ({exc}); delete {folder} to recompute")
         if len(arrays[split]) != rows[split]:
             raise DataError(f"the cached embeddings {path} hold {len(arrays[split])} rows for {rows[split]} "
                             f"samples; delete {folder} to recompute")
-    return arrays
+    return arrays, hashes
 
 
 def write_file(path: Path, write) -> None:
@@ -157,6 +162,17 @@ def remove_stale_scratch(folder: Path) -> None:
             shutil.rmtree(scratch, ignore_errors=True)
 
 
+def remove_incomplete(folder: Path) -> None:
+    """A folder under the cache name without `meta.json` is no writer's work in progress (writers rename whole
+    folders, meta.json inside): a damaged remainder, removed so the rename can land. The caller holds the lock."""
+    if folder.is_dir() and not (folder / "meta.json").is_file():
+        try:
+            shutil.rmtree(folder)
+        except OSError as exc:
+            raise DataError(f"the embedding cache {folder} has no meta.json and cannot be removed ({exc.strerror});"
+                            f" delete it to recompute") from None
+
+
 def compute(folder: Path, data, encoder: str, root: Path, download: bool, random_seed: int | None,
             fingerprint: str) -> None:
     """Embed both splits into a private folder, then rename it into place whole: a crash leaves no cache, and
@@ -172,10 +188,11 @@ def compute(folder: Path, data, encoder: str, root: Path, download: bool, random
         for split in SPLITS:
             array = model.encode(samples(data, split), progress=f"{encoder} embeddings of {data.name} {split}")
             write_file(scratch / f"{split}.npy", lambda f, a=array: np.save(f, a, allow_pickle=False))
-            recorded[split] = {"rows": len(array), "sha256": sha256_bytes(scratch / f"{split}.npy")}
+            recorded[split] = {"rows": len(array), "sha256": sha256_file(scratch / f"{split}.npy")}
         meta = {"dataset": data.name, "encoder": encoder, "weights": fingerprint, "dim": model.dim,
                 "dataset_files": data.fingerprint, "splits": recorded}
         write_file(scratch / "meta.json", lambda f: f.write(json.dumps(meta, indent=1).encode()))
+        remove_incomplete(folder)
         try:
             os.rename(scratch, folder)
         except OSError as exc:
@@ -191,9 +208,9 @@ def cache_name(dataset: str) -> str:
     return f"{dataset}-{source.sha256()}" if source else dataset
 
 
-def cached_arrays(data, encoder: str, root: Path, download: bool,
-                  random_seed: int | None) -> tuple[Path, str, dict[str, np.ndarray] | None]:
-    """(cache folder, weights fingerprint, the cached arrays or None when not computed yet)."""
+def cached_arrays(data, encoder: str, root: Path, download: bool, random_seed: int | None
+                  ) -> tuple[Path, str, tuple[dict[str, np.ndarray], dict[str, str]] | None]:
+    """(cache folder, weights fingerprint, the cached arrays and their sha256, or None when not computed yet)."""
     fingerprint = ENCODERS.get(encoder).fingerprint(root, download, random_seed)
     folder = cache_folder(root, cache_name(data.name), encoder, fingerprint)
     rows = {split: len(getattr(data, f"{split}_y")) for split in SPLITS}
@@ -213,15 +230,17 @@ def embedded_dataset(dataset: str, encoder: str, data_dir: Path | str | None = N
 def _embedded(dataset: str, encoder: str, root: Path, download: bool, random_seed: int | None,
               key: str = "") -> ImageDataset:
     data = load_dataset(dataset, root, download)
-    folder, fingerprint, arrays = cached_arrays(data, encoder, root, download, random_seed)
-    if arrays is None:
+    folder, fingerprint, cached = cached_arrays(data, encoder, root, download, random_seed)
+    if cached is None:
         with locked(folder):
-            folder, fingerprint, arrays = cached_arrays(data, encoder, root, download, random_seed)
-            if arrays is None:
+            folder, fingerprint, cached = cached_arrays(data, encoder, root, download, random_seed)
+            if cached is None:
                 compute(folder, data, encoder, root, download, random_seed, fingerprint)
-                folder, fingerprint, arrays = cached_arrays(data, encoder, root, download, random_seed)
-    files = {f"{CACHE_DIR}/{folder.parent.name}/{folder.name}/{split}.npy": sha256_bytes(folder / f"{split}.npy")
-             for split in SPLITS}
+                folder, fingerprint, cached = cached_arrays(data, encoder, root, download, random_seed)
+    if cached is None:
+        raise DataError(f"the embedding cache {folder} was not written; delete it and rerun")
+    arrays, hashes = cached
+    files = {f"{CACHE_DIR}/{folder.parent.name}/{folder.name}/{split}.npy": hashes[split] for split in SPLITS}
     return ImageDataset(dataset, torch.from_numpy(arrays["train"]), data.train_y, torch.from_numpy(arrays["test"]),
                         data.test_y, list(data.classes), fingerprint=data.fingerprint | files |
                         {f"{encoder} weights": fingerprint})

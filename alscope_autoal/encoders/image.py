@@ -33,12 +33,12 @@ DINOV2_SMALL = dict(hidden_size=384, num_hidden_layers=12, num_attention_heads=6
                     image_size=518, layerscale_value=1.0)
 
 
-def preprocess(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (n, C, H, W) -> normalised float (n, 3, 224, 224)."""
+def preprocess(images: torch.Tensor, side: int = SIDE) -> torch.Tensor:
+    """uint8 (n, C, H, W) -> normalised float (n, 3, side, side)."""
     x = images.float() / 255
     if x.shape[1] == 1:
         x = x.expand(-1, 3, -1, -1)
-    x = F.interpolate(x, size=(SIDE, SIDE), mode="bilinear", align_corners=False, antialias=True)
+    x = F.interpolate(x, size=(side, side), mode="bilinear", align_corners=False, antialias=True)
     mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
     return (x - mean) / std

@@ -8,6 +8,14 @@ Scaled to this suite: images are resized to 32 x 32, the VAE is a 3-stage conv n
 channels: 32-64-128 by default; latent 32), the discriminator the paper's 3-layer MLP; both use Adam at 5e-4,
 beta = 1 and adversary weight 1, one VAE and one discriminator step per iteration, and the profile's step count
 over the labeled set (epochs x batches, at least `min_steps`), so the smoke profile trains in a blink.
+
+On embeddings (the linear profile) the VAE is an MLP and both networks are 128 units wide (`EMBEDDING_WIDTH`): the
+VAE two 128-unit layers each way around the 32-d latent, the discriminator the paper's 3-layer MLP at 128 units
+instead of 512. They train for the profile's 20 passes over the labeled set (the head's L-BFGS iteration cap), no
+longer at least 300 steps. The paper sized its networks for 32 x 32 images and trained them as long as the task
+network (100 epochs, conv VAE); a 384-d embedding of a few thousand sentences needs neither, and at 512 units the
+two networks' products cost about 16x more per step for a selection the task model's own training no longer
+outweighs (docs/frozen-encoders.md measures the cost per job).
 """
 
 from __future__ import annotations
@@ -20,10 +28,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..seeds import derive_seed
-from ..training import normalise, seeded
+from ..training import minibatch_profile, normalise, seeded
 from .base import QueryContext, Selection, top_k
 
 SIDE = 32
+EMBEDDING_WIDTH = 128  # hidden units of the VAE and the discriminator on embeddings
 
 
 def down(c_in: int, c_out: int) -> nn.Sequential:
@@ -52,9 +61,9 @@ class VAE(nn.Module):
 
 
 class VectorVAE(nn.Module):
-    """VAAL's VAE for embedding inputs (linear profile): two 512-unit layers each way around the same latent."""
+    """VAAL's VAE for embedding inputs (linear profile): two `hidden`-unit layers each way around the latent."""
 
-    def __init__(self, dim: int, z_dim: int = 32, hidden: int = 512):
+    def __init__(self, dim: int, z_dim: int = 32, hidden: int = EMBEDDING_WIDTH):
         super().__init__()
         self.encoder = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
         self.mu, self.logvar = nn.Linear(hidden, z_dim), nn.Linear(hidden, z_dim)
@@ -66,8 +75,9 @@ class VectorVAE(nn.Module):
         return self.decoder(mu + torch.randn_like(mu) * (0.5 * logvar).exp()), mu, logvar
 
 
-def discriminator(z_dim: int = 32) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(z_dim, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 1))
+def discriminator(z_dim: int = 32, hidden: int = 512) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(z_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+                         nn.Linear(hidden, 1))
 
 
 def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -95,11 +105,14 @@ class VAAL:
 
     def train(self, ctx: QueryContext, labeled: np.ndarray, unlabeled: np.ndarray, seed: int):
         with seeded(seed, ctx.device):
-            vae = VAE(ctx.spec.n_channels, width=self.width) if ctx.x.ndim == 4 else VectorVAE(ctx.spec.n_channels)
-            vae, disc = vae.to(ctx.device), discriminator().to(ctx.device)
+            if ctx.x.ndim == 4:
+                vae, disc = VAE(ctx.spec.n_channels, width=self.width), discriminator()
+            else:
+                vae, disc = VectorVAE(ctx.spec.n_channels), discriminator(hidden=EMBEDDING_WIDTH)
+            vae, disc = vae.to(ctx.device), disc.to(ctx.device)
         opt_vae = torch.optim.Adam(vae.parameters(), lr=self.lr)
         opt_disc = torch.optim.Adam(disc.parameters(), lr=self.lr)
-        profile = ctx.profile
+        profile = minibatch_profile(ctx.profile)
         steps = max(profile.epochs * math.ceil(len(labeled) / profile.batch_size), profile.min_steps)
         gen = torch.Generator().manual_seed(seed)
         lab, unl = torch.as_tensor(labeled), torch.as_tensor(unlabeled)

@@ -1,0 +1,68 @@
+"""CPU seconds of the linear profile's head training per job, the profile as it was (mini-batch Adam, 50 epochs,
+at least 300 steps, dropout 0.3) against as it is (full-batch L-BFGS on the dropout-marginalised loss), in one
+process, the two arms alternating. A job trains the head 11 times, on 100, 200, ..., 1,100 labels (budget 100 +
+10 x 100); here the labeled sets are seeded random subsets of the pool, as a `random` job's are.
+
+    OMP_NUM_THREADS=1 python benchmarks/linear_head_time.py --datasets trec,mr --encoder minilm \\
+        --data-dir ../shared/data --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+BEFORE = dict(epochs=50, min_steps=300, batch_size=64, optimizer="adam", lr=1e-2, dropout=0.3)  # at 8fa3975
+
+
+def job_head_seconds(x: torch.Tensor, y: torch.Tensor, spec, profile, seed: int) -> tuple[float, float]:
+    """(CPU seconds of a job's 11 head trainings, the last model: trained on 1,100 labels)."""
+    from alscope_autoal.training import train_model
+
+    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
+    start = time.process_time()
+    for n in range(100, 1_200, 100):
+        model = train_model(x[order[:n]], y[order[:n]], spec, profile, seed + n, torch.device("cpu"))
+    return time.process_time() - start, model
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", default="trec,mr")
+    parser.add_argument("--encoder", default="minilm")
+    parser.add_argument("--data-dir", default="../shared/data")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--now", action="append", default=[], help="KEY=VALUE: a change to today's profile")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    from alscope_autoal.encoders.cache import embedded_dataset
+    from alscope_autoal.loop import evaluate, image_spec
+    from alscope_autoal.prepare import prepare
+    from alscope_autoal.profiles import PROFILES
+    from alscope_autoal.spec import JobSpec
+
+    now = PROFILES.get("linear")
+    now = now.with_(**{k: type(getattr(now, k))(v) for k, v in (item.split("=", 1) for item in args.now)})
+    arms = {"before": now.with_(**BEFORE), "now": now}
+    for dataset in args.datasets.split(","):
+        data = embedded_dataset(dataset, args.encoder, args.data_dir)
+        prepared = prepare(data, JobSpec(dataset, "random", 0, "linear", 100, 100, 10, encoder=args.encoder), now)
+        spec = image_spec(data, prepared)
+        seconds = {arm: [] for arm in arms}
+        accuracy = {arm: [] for arm in arms}
+        for repeat in range(args.repeats):
+            for arm, profile in arms.items():
+                cpu, model = job_head_seconds(prepared.pool_x, prepared.pool_y, spec, profile, repeat)
+                seconds[arm].append(cpu)
+                accuracy[arm].append(evaluate(model, prepared, spec, profile, torch.device("cpu"))["accuracy"])
+        mean = {arm: sum(v) / len(v) for arm, v in seconds.items()}
+        print(f"{dataset}/{args.encoder}: head training per job, CPU s (mean of {args.repeats}): before "
+              f"{mean['before']:.2f}, now {mean['now']:.3f}, ratio 1/{mean['before'] / mean['now']:.1f}; "
+              f"test accuracy at 1,100 labels: before {100 * sum(accuracy['before']) / args.repeats:.1f} %, "
+              f"now {100 * sum(accuracy['now']) / args.repeats:.1f} %", flush=True)
+
+
+if __name__ == "__main__":
+    main()
