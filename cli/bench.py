@@ -30,6 +30,10 @@ def bench(
     imbalance_factor: ImbalanceFactor = 1.0,
     open_set_ratio: OpenSetRatio = 0.0,
     encoder: Encoder = None,
+    subsample: Annotated[Optional[int], typer.Option(
+        help="Each round, show every strategy a seeded random subset of this many unlabeled samples (and the "
+             "labeled set) instead of the whole pool: faster rounds on large pools (docs/cpu-performance.md).",
+        show_default="the whole pool")] = None,
     out: Annotated[Path, typer.Option(help="Output folder for the Parquet results.")] = Path("results"),
     data_dir: DataDir = None,
     download: Download = False,
@@ -67,7 +71,7 @@ def bench(
         **{k: v for k, v in {"datasets": split_list(datasets), "strategies": split_list(strategies)}.items()
            if v is not None},
         seeds=seeds, profile=profile, rounds=rounds, initial=initial, query_size=query_size,
-        imbalance_factor=imbalance_factor, open_set_ratio=open_set_ratio, encoder=encoder)
+        imbalance_factor=imbalance_factor, open_set_ratio=open_set_ratio, encoder=encoder, subsample=subsample)
     with user_errors():
         params = parse_strategy_params(strategy_param, request.strategies)
         request = replace(request, strategy_params=with_candidates(params, request.strategies, candidates))

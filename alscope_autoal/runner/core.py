@@ -18,6 +18,7 @@ from typing import Any, Callable
 from ..errors import UserError
 from ..results import is_done, provenance, write_job
 from ..spec import JobSpec
+from .allocator import tune_allocator
 from .options import RunOptions
 from .recorder import JobRecorder, Reporter
 from .store import failure_path
@@ -31,11 +32,13 @@ def compute_job(
     spec: JobSpec, options: RunOptions = RunOptions(), on_round: Callable[[dict[str, Any]], None] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Load the data and run the job under the options' threads (None: this process's setting), device and
-    `determinism.numerics`: its rows (one per round) and the provenance for its result file."""
+    `determinism.numerics`: its rows (one per round) and the provenance for its result file. The allocator is
+    tuned first, before the job's large blocks exist (`allocator.py`)."""
     from ..determinism import numerics
     from ..encoders.cache import job_data
     from ..loop import pick_device, run_job
 
+    allocator = tune_allocator()
     with torch_threads(options.threads):
         data = job_data(spec, data_dir=options.data_dir, download=options.download)
         with numerics(options.deterministic):
@@ -43,7 +46,7 @@ def compute_job(
             rows = run_job(spec, data, dev, on_round)
         return rows, provenance(spec, data.fingerprint, {
             "device": str(dev), "deterministic": options.deterministic,
-            "cublas_workspace_config": os.environ.get(CUBLAS_VARIABLE)})
+            "cublas_workspace_config": os.environ.get(CUBLAS_VARIABLE), "allocator": allocator})
 
 
 def execute_job(spec: JobSpec, out_dir: Path, options: RunOptions = RunOptions(),
