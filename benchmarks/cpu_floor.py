@@ -3,8 +3,9 @@
 For a pool pass (eval mode, the profile's eval batch) and a training step (forward, backward and AdamW step at the
 profile's batch size) on 28x28 grey and 32x32 RGB images it prints the FLOPs per image (counted by
 `torch.utils.flop_counter.FlopCounterMode`: convolutions and matrix products; batch norm, ReLU, pooling and the
-optimiser are not counted, so the figure is a lower bound on the work), images/s and achieved GFLOP/s, beside two
-peaks of the same core:
+optimiser are not counted, so the figure is a lower bound on the work), images per CPU second (the best of three
+runs, in process CPU time, so that a shared machine's other processes do not count) and achieved GFLOP/s, beside
+two peaks of the same core:
 
 - measured: a 2,048 x 2,048 fp32 matrix product on one thread in the same run (what torch's best kernel reaches);
 - theoretical: clock x FMA pipes x vector lanes x 2, from /proc/cpuinfo's clock and flags. Assumed two FMA pipes
@@ -58,13 +59,14 @@ def counted_flops(run) -> int:
 
 
 def best_seconds(run, repeats: int) -> float:
-    """The fastest of `repeats` timed runs, after one warm-up: the floor, least disturbed by other processes."""
+    """The fewest CPU seconds (this process's, user and system) of `repeats` runs after one warm-up. On one thread
+    that is the wall time of a quiet machine; on a shared one it leaves out the time other processes held the core."""
     run()
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = time.process_time()
         run()
-        times.append(time.perf_counter() - start)
+        times.append(time.process_time() - start)
     return min(times)
 
 
@@ -122,7 +124,7 @@ def floor_table(pool: int) -> None:
     print(f"allocator: {json.dumps(tune_allocator())}; torch threads: {torch.get_num_threads()}")
     print(f"measured peak: 2048^3 fp32 matmul, one thread: {peak:.1f} GFLOP/s")
     print(f"theoretical peak: {how[0]:.1f} GFLOP/s ({how[1]})" if how[0] else f"theoretical peak: unknown ({how[1]})")
-    print("| images | phase | batch | MFLOP/image | images/s | GFLOP/s | of measured peak | of theoretical |")
+    print("| images | phase | batch | MFLOP/image | images per CPU s | GFLOP/s | of measured peak | of theoretical |")
     print("|---|---|---|---|---|---|---|---|")
     for name, (channels, side) in SHAPES.items():
         for phase, batch, result in [
@@ -138,16 +140,17 @@ def floor_table(pool: int) -> None:
 def batch_sweep(batches: list[int], pool: int) -> None:
     """Pool passes over `pool` 32x32 RGB images per eval batch size, with this process's CPU seconds for each."""
     print(f"allocator: {json.dumps(tune_allocator())}")
-    print("| eval batch | images/s | wall s | user s | system s |")
-    print("|---|---|---|---|---|")
+    print("| eval batch | images/s | images per CPU s | wall s | user s | system s |")
+    print("|---|---|---|---|---|---|")
     model, spec, x = build_model("small-cnn", 3, 10, 0.3).eval(), image_spec(3), images(pool, 3, 32)
     forward_pool(model, x[:2048], spec, CPU, 1024)  # warm-up: thread pools, first allocations
     for batch in batches:
         before, start = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
         forward_pool(model, x, spec, CPU, batch)
         wall, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF)
-        print(f"| {batch:,} | {pool / wall:,.0f} | {wall:.1f} | {after.ru_utime - before.ru_utime:.1f} | "
-              f"{after.ru_stime - before.ru_stime:.2f} |")
+        user, system = after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime
+        print(f"| {batch:,} | {pool / wall:,.0f} | {pool / (user + system):,.0f} | {wall:.1f} | {user:.1f} | "
+              f"{system:.2f} |", flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
