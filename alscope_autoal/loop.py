@@ -14,6 +14,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from .allocator import release_free_memory
 from .data import ImageDataset
 from .identity import check_current
 from .pool import LabelState
@@ -144,4 +145,6 @@ def run_job(spec: JobSpec, data: ImageDataset, device: torch.device | None = Non
         query_cost = {"n_queried": len(picked), "n_queried_unknown": int(pool.is_unknown[picked].sum()),
                       **seconds, **selection.extras}
         pool.label(picked, round_ + 1)
+        del ctx, model
+        release_free_memory()
     return rows

@@ -14,7 +14,7 @@ two peaks of the same core:
 
 `--batches 64,256,1024` instead measures pool passes over `--pool` 32x32 RGB images at each eval batch size, and
 `--allocator both` runs that in two fresh processes, the platform's malloc settings first and then the tuned ones
-(`alscope_autoal/runner/allocator.py`), with the user and system CPU seconds of each pass.
+(`alscope_autoal/allocator.py`), with the user and system CPU seconds of each pass.
 
     python benchmarks/cpu_floor.py
     python benchmarks/cpu_floor.py --batches 128,256,512,1024,2048 --pool 49900 --allocator both
@@ -37,7 +37,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from alscope_autoal.models import build_model
 from alscope_autoal.profiles import PROFILES
-from alscope_autoal.runner.allocator import SWITCH, tune_allocator
+from alscope_autoal.allocator import SWITCH, tune_allocator
 from alscope_autoal.training import ImageSpec, forward_pool, make_optimizer, normalise
 
 SHAPES = {"28x28x1": (1, 28), "32x32x3": (3, 32)}

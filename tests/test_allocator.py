@@ -1,4 +1,4 @@
-"""The allocator thresholds (runner/allocator.py) change where memory comes from, never a number."""
+"""The allocator thresholds (alscope_autoal/allocator.py) change where memory comes from, never a number."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from alscope_autoal.bench import BenchRequest, plan
 from alscope_autoal.results import read_metadata, read_results
 from alscope_autoal.runner import RunOptions, run_sweep
-from alscope_autoal.runner import allocator
+from alscope_autoal import allocator
 
 TIMING = ["train_seconds", "eval_seconds", "selection_seconds", "train_cpu_seconds", "eval_cpu_seconds",
           "selection_cpu_seconds"]

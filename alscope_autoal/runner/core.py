@@ -18,7 +18,7 @@ from typing import Any, Callable
 from ..errors import UserError
 from ..results import is_done, provenance, write_job
 from ..spec import JobSpec
-from .allocator import tune_allocator
+from ..allocator import tune_allocator
 from .options import RunOptions
 from .recorder import JobRecorder, Reporter
 from .store import failure_path
