@@ -43,6 +43,8 @@ class BenchRequest:
     max_test: int | None = None  # profile named by them (profiles.derived_name), part of the job identity
     precision: str = DEFAULT_PRECISION  # training.PRECISIONS; part of the job id when not fp32
 
+    subsample: int | None = None  # unlabeled samples each strategy sees per round; None: the whole pool
+
     @property
     def job_profile(self) -> str:
         """The profile the jobs name: `profile`, or the one derived from it by the caps."""
@@ -52,7 +54,7 @@ class BenchRequest:
 def check_counts(request: BenchRequest) -> None:
     for flag, value in [("--seeds", request.seeds), ("--rounds", request.rounds), ("--initial", request.initial),
                         ("--query-size", request.query_size), ("--max-pool", request.max_pool),
-                        ("--max-test", request.max_test)]:
+                        ("--max-test", request.max_test), ("--subsample", request.subsample)]:
         if value is not None and value < 1:
             raise UserError(f"{flag} must be a positive number, got {value}")
     if request.imbalance_factor < 1:
@@ -72,6 +74,7 @@ def job_specs(request: BenchRequest, dataset: str) -> list[JobSpec]:
                 initial=request.initial or budget.initial, query_size=request.query_size or budget.query_size,
                 rounds=request.rounds or budget.rounds, imbalance_factor=request.imbalance_factor,
                 open_set_ratio=request.open_set_ratio, encoder=request.encoder or "", precision=request.precision,
+                subsample=request.subsample or 0,
                 strategy_params=tuple(sorted(request.strategy_params.get(strategy, {}).items()))))
         for seed in range(request.seeds) for strategy in request.strategies
     ]
@@ -104,12 +107,24 @@ def check_budget(spec: JobSpec, options: RunOptions, reserved: dict[str, int] | 
         raise UserError(f"the budget needs {needed} labels ({spec.initial} + {spec.rounds} rounds x "
                         f"{spec.query_size}) but the {spec.dataset} pool holds {pool}; lower --rounds, "
                         f"--query-size or --initial")
+    check_subsample(spec, pool - spec.initial)
     room = min(pool - needed, known - spec.initial)  # reserved samples are labelable ones beside the budget
     for strategy, count in (reserved or {}).items():
         if count > room:
             raise UserError(f"{strategy} sets {count} pool samples aside that it never queries, but beside the "
                             f"budget's {needed} labels the {spec.dataset} pool ({spec.setting}) can spare at most "
                             f"{room}; lower its held-out split or the budget")
+
+
+def check_subsample(spec: JobSpec, unlabeled: int) -> None:
+    """A candidate subset must hold a query's worth of samples and fit in the unlabeled pool of round 0."""
+    size = spec.subsample
+    if size and size < spec.query_size:
+        raise UserError(f"--subsample {size} is smaller than the query size {spec.query_size}: a round could "
+                        f"not fill its batch; choose at least {spec.query_size}")
+    if size > unlabeled:
+        raise UserError(f"--subsample {size} is larger than the {unlabeled} unlabeled samples of {spec.dataset} "
+                        f"({spec.setting}); choose at most {unlabeled}, or leave it out to use the whole pool")
 
 
 def labels_only(data: ImageDataset | TextDataset) -> ImageDataset:

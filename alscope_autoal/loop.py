@@ -16,6 +16,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from .allocator import release_free_memory
 from .data import ImageDataset
 from .identity import check_current
 from .pool import LabelState
@@ -87,6 +88,19 @@ def query(strategy: Strategy, ctx: QueryContext, budget: int, rng: np.random.Gen
     return selection, seconds_since(start, "selection")
 
 
+def visible_rows(pool: LabelState, size: int, seed: int) -> np.ndarray | None:
+    """`--subsample`: the labeled samples and a seeded random `size` of the unlabeled ones (sorted pool indices),
+    what the round's strategy sees; None when `size` is 0 or covers every unlabeled sample (the whole pool).
+
+    The seed depends on (seed, dataset, setting, round), not on the strategy: in round 0, where every strategy has
+    the same labeled set, every strategy sees the same candidates, so comparisons stay paired."""
+    unlabeled = pool.unlabeled_indices()
+    if not size or size >= len(unlabeled):
+        return None
+    drawn = np.random.default_rng(seed).choice(unlabeled, size, replace=False)
+    return np.sort(np.concatenate([pool.labeled_indices(), drawn]))
+
+
 def params_text(params: dict[str, Any]) -> str:
     """A job's strategy parameters as its rows store them: canonical JSON (sorted keys), "" when there are none."""
     return json.dumps(params, sort_keys=True, separators=(",", ":")) if params else ""
@@ -102,6 +116,7 @@ def round_row(spec: JobSpec, profile: Profile, pool: LabelState, round_: int, n_
         "n_labeled": int(pool.labeled_mask.sum()), "n_trainable": len(trainable),
         "profile_config": spec.config_hash("profile"), "strategy_config": spec.config_hash("strategy"),
         **({"variant": spec.variant} if spec.variant else {}),
+        **({"subsample": spec.subsample} if spec.subsample else {}),
     }
 
 
@@ -145,10 +160,15 @@ def run_job(spec: JobSpec, data: ImageDataset, device: torch.device | None = Non
                            derive_seed(spec.seed, spec.strategy, "strategy"),
                            next_model_seed=derive_seed(spec.seed, spec.dataset, "model-init", round_ + 1),
                            rounds=spec.rounds)
+        shown = visible_rows(pool, spec.subsample, derive_seed(spec.seed, spec.dataset, spec.setting, "subsample",
+                                                                round_))
+        ctx = ctx if shown is None else ctx.view(shown)
         rng = rng_for(spec.seed, spec.dataset, spec.setting, spec.strategy, "query", round_)
         selection, seconds = query(strategy, ctx, spec.query_size, rng)
-        picked = selection.indices
+        picked = ctx.pool_ids(selection.indices)
         query_cost = {"n_queried": len(picked), "n_queried_unknown": int(pool.is_unknown[picked].sum()),
                       **seconds, **selection.extras}
         pool.label(picked, round_ + 1)
+        del ctx, model
+        release_free_memory()
     return rows

@@ -44,6 +44,12 @@ class LabelState:
             raise ValueError("a query holds samples that are already labeled")
         self.labeled_round[indices] = round_
 
+    def subset(self, rows: np.ndarray) -> "LabelState":
+        """The state of the samples at `rows` only, in that order."""
+        part = LabelState(len(rows), self.is_unknown[rows])
+        part.labeled_round = self.labeled_round[rows].copy()
+        return part
+
     def copy(self) -> "LabelState":
         twin = LabelState(len(self), self.is_unknown.copy())
         twin.labeled_round = self.labeled_round.copy()

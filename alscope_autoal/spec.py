@@ -34,10 +34,11 @@ class JobSpec:
     encoder: str = ""  # frozen encoder whose cached embeddings the job learns on (linear profile); "" = raw images
     variant: str = ""  # the `autoal ablate` variant the job runs (e.g. "K=3", "K=7 hard-mask"); "" outside ablations
     precision: str = "fp32"  # what the task model's forward passes run in (`training.PRECISIONS`)
+    subsample: int = 0  # unlabeled samples a strategy sees per round (a seeded subset); 0 = the whole pool
 
     def canonical(self) -> str:
         fields = asdict(self)
-        for name in ("encoder", "variant"):  # jobs without one keep the ids they had before it existed
+        for name in ("encoder", "variant", "subsample"):  # jobs without one keep the ids they had before it existed
             if not fields[name]:
                 del fields[name]
         if fields["precision"] == "fp32":  # as every job ran before --precision existed: the ids it had
@@ -76,7 +77,8 @@ class JobSpec:
 
     @property
     def label(self) -> str:
-        return f"{self.dataset}/{self.setting}/{self.arm}/seed{self.seed}"
+        subset = f"/subsample={self.subsample}" if self.subsample else ""
+        return f"{self.dataset}/{self.setting}/{self.arm}{subset}/seed{self.seed}"
 
     @classmethod
     def from_json(cls, text: str) -> "JobSpec":

@@ -13,7 +13,9 @@ themselves (noise-stability, ensembles, ...) run too, and the reference is one f
 Peak memory is the highest resident set size seen while the strategy runs (sampled every 2 ms from
 /proc/self/statm) minus the resident set size when it starts: the extra memory the selection needs. The script
 re-runs itself with MALLOC_MMAP_THRESHOLD_=65536 so that freed blocks go back to the OS and the resident set
-tracks live memory (otherwise glibc keeps freed memory and later strategies look free). Every strategy runs
+tracks live memory (otherwise glibc keeps freed memory and later strategies look free). Jobs raise that threshold
+(`alscope_autoal/allocator.py`, applied in `compute_job` only, which this script never calls, and never
+over a MALLOC_ variable already set), so the figures here stay what the code holds. Every strategy runs
 once on a small pool first, so one-time costs (imports, thread pools) stay out of the figures. Next to each
 figure stands the memory the strategy's docstring (and the memory table of docs/frozen-encoders.md) promises, where it
 promises one: the named terms in MiB, "+ O(N)" where it also allows a few length-N vectors.

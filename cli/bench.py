@@ -21,7 +21,7 @@ from .options import (DataDir, Datasets, Download, Encoder, ImbalanceFactor, Ini
 # The options that make up the grid (a BenchRequest): the keys an experiment file's [[sweep]] parts may set.
 GRID_OPTIONS = {"datasets", "strategies", "candidates", "seeds", "profile", "rounds", "initial", "query_size",
                 "imbalance_factor", "open_set_ratio", "encoder", "strategy_param", "max_pool", "max_test",
-                "precision"}
+                "precision", "subsample"}
 
 
 def read_config(ctx: typer.Context, value: Optional[Path]) -> Optional[Path]:
@@ -66,6 +66,10 @@ def bench(
     max_test: Annotated[Optional[int], typer.Option(
         help="Cap the test set at a seeded subset of N samples (a derived profile, as --max-pool).",
         show_default="the profile's")] = None,
+    subsample: Annotated[Optional[int], typer.Option(
+        help="Each round, show every strategy a seeded random subset of this many unlabeled samples (and the "
+             "labeled set) instead of the whole pool: faster rounds on large pools (docs/cpu-performance.md).",
+        show_default="the whole pool")] = None,
     out: Annotated[Path, typer.Option(help="Output folder for the Parquet results.")] = Path("results"),
     data_dir: DataDir = None,
     download: Download = False,
@@ -189,7 +193,8 @@ def bench_request(values: dict[str, Any], everywhere: set[str] = frozenset()):
         seeds=values["seeds"], profile=values["profile"], rounds=values["rounds"], initial=values["initial"],
         query_size=values["query_size"], imbalance_factor=values["imbalance_factor"],
         open_set_ratio=values["open_set_ratio"], encoder=values["encoder"], max_pool=values["max_pool"],
-        max_test=values["max_test"], precision=values["precision"])
+        max_test=values["max_test"], precision=values["precision"],
+        subsample=values["subsample"])
     mine = [item for item in values["strategy_param"] or []
             if item.partition("=")[0].rpartition(".")[0] in set(request.strategies) or
             item.partition("=")[0].rpartition(".")[0] not in everywhere]

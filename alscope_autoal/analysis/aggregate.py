@@ -112,18 +112,34 @@ def text_column(rows: pd.DataFrame, column: str) -> pd.Series:
     return (rows[column] if column in rows else pd.Series("", index=rows.index)).fillna("").astype(str)
 
 
+def subsample_column(rows: pd.DataFrame) -> pd.Series:
+    """`--subsample` of each row's job, 0 where it saw the whole pool (results of other sweeps lack the column)."""
+    if "subsample" not in rows:
+        return pd.Series(0, index=rows.index)
+    return rows["subsample"].fillna(0).astype(int)
+
+
+def with_subsample(arm: str, subsample: int) -> str:
+    """'margin' -> 'margin(subsample=10000)', 'autoal(K=3)' -> 'autoal(K=3,subsample=10000)': a job that saw part of
+    the pool is its own arm, never pooled with the whole pool's."""
+    if not subsample:
+        return arm
+    return f"{arm[:-1]},subsample={subsample})" if arm.endswith(")") else f"{arm}(subsample={subsample})"
+
+
 def label_strategies(rows: pd.DataFrame) -> pd.DataFrame:
     """Name each strategy with its parameters (or its ablation variant), so two variants of one strategy are never
     pooled. The parameters move to `arm_params`, which marks the rows as labelled (so this is idempotent)."""
     if "arm_params" in rows:
         return rows
     params, variant = text_column(rows, "strategy_params"), text_column(rows, "variant")
-    if not ((params != "") | (variant != "")).any():
+    subsample = subsample_column(rows)
+    has = (params != "") | (variant != "") | (subsample > 0)
+    if not has.any():
         return rows
     rows = rows.copy()
-    has = (params != "") | (variant != "")
-    rows.loc[has, "strategy"] = [arm_name(s, p, v) for s, p, v in
-                                 zip(rows.loc[has, "strategy"], params[has], variant[has])]
+    rows.loc[has, "strategy"] = [with_subsample(arm_name(s, p, v) if p or v else s, n) for s, p, v, n in
+                                 zip(rows.loc[has, "strategy"], params[has], variant[has], subsample[has])]
     rows["arm_params"] = params
     rows["strategy_params"] = ""
     return rows

@@ -18,6 +18,7 @@ from typing import Any, Callable
 from ..errors import UserError
 from ..results import is_done, provenance, write_job
 from ..spec import JobSpec
+from ..allocator import tune_allocator
 from .options import RunOptions
 from .recorder import JobRecorder, Reporter
 from .store import failure_path
@@ -32,7 +33,8 @@ def compute_job(
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Import the options' plugins (once per process), load the data and run the job under the options' threads
     (None: this process's setting), device and `determinism.numerics`: its rows (one per round) and the
-    provenance for its result file."""
+    provenance for its result file. The allocator is tuned first, before the job's large blocks exist
+    (`allocator.py`)."""
     from ..data.user_sets import register_all, source_record
     from ..determinism import numerics
     from ..encoders.cache import job_data
@@ -40,6 +42,7 @@ def compute_job(
     from ..loop import pick_device, run_job
     from ..plugins import load_plugins
 
+    allocator = tune_allocator()
     load_plugins(options.plugins)
     register_all(options.datasets)
     started = time.perf_counter()
@@ -52,7 +55,8 @@ def compute_job(
             "device": str(dev), "deterministic": options.deterministic,
             "cublas_workspace_config": os.environ.get(CUBLAS_VARIABLE), "precision": spec.precision,
             "job_seconds": time.perf_counter() - started, **measured_rates(rows),
-            "compute": describe_compute(dev), **source_record(spec.dataset), **plugin_provenance(spec)})
+            "compute": describe_compute(dev), **source_record(spec.dataset), **plugin_provenance(spec),
+            "allocator": allocator})
 
 
 def plugin_provenance(spec: JobSpec) -> dict[str, Any]:

@@ -5,7 +5,8 @@ little, and a multi-threaded job slows to a crawl as soon as another process tak
 threads wait for each other at every operation); one job per core is faster on a busy machine. On a quiet one
 it is not yet as fast: the default `autoal bench` took 80 s against 31 s before (docs/measurements.md,
 "Default bench and test-suite times"). It also makes the numbers independent of the machine: the thread count
-changes how convolutions split their sums, so a fixed count gives the same result on any machine and with any number of workers.
+changes how convolutions split their sums, so a fixed count gives the same result on any machine and with any
+number of workers.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ scores and call `top_k`.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Mapping, Protocol
 
@@ -87,11 +88,36 @@ class QueryContext:
     seed: int  # the job's strategy seed, for strategies that train auxiliary networks
     next_model_seed: int | None = None  # the seed the loop will train the next round's task model with
     rounds: int | None = None  # the job's query rounds (its --rounds; None: the profile's)
+    # The loop's pool index of each sample here (sorted), when this context shows part of the pool (`view`:
+    # --subsample, the oracle's held-out split); None: positions here are the loop's pool indices.
+    pool_index: np.ndarray | None = None
     _cache: dict = field(default_factory=dict, repr=False)
 
     @property
     def n_classes(self) -> int:
         return self.spec.n_classes
+
+    def view(self, rows: np.ndarray) -> "QueryContext":
+        """This context with only the samples at `rows` (sorted positions): a strategy picks from it exactly as from
+        the whole pool (same model, seeds and labels), and `pool_ids` maps its picks back."""
+        x = self.x[torch.as_tensor(rows, device=self.x.device)]
+        return dataclasses.replace(self, pool=self.pool.subset(rows), x=x, y=self.y[torch.as_tensor(rows)],
+                                   pool_index=self.pool_ids(rows), _cache={})
+
+    def pool_ids(self, positions: np.ndarray) -> np.ndarray:
+        """The loop's pool indices of these positions: what a strategy keeps across rounds, whose views differ."""
+        return np.asarray(positions) if self.pool_index is None else self.pool_index[positions]
+
+    def positions(self, ids: np.ndarray) -> np.ndarray | None:
+        """The positions here of these pool indices (from `pool_ids`); None if any of them is not in this context."""
+        ids = np.asarray(ids, dtype=np.int64)
+        if self.pool_index is None:
+            return ids if ids.size == 0 or (ids.min() >= 0 and ids.max() < len(self.pool)) else None
+        found = np.searchsorted(self.pool_index, ids)
+        inside = found < len(self.pool_index)
+        if not inside.all() or (self.pool_index[found] != ids).any():
+            return None
+        return found
 
     def labeled_targets(self, indices: np.ndarray) -> torch.Tensor:
         if not self.pool.labeled_mask[indices].all():

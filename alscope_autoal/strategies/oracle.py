@@ -12,7 +12,6 @@ gain; it is never ranked among strategies (`alscope_autoal.roles.ORACLES`).
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Any, Sequence
 
@@ -21,7 +20,6 @@ import torch
 from torch.nn import functional as F
 
 from ..errors import UserError
-from ..pool import LabelState
 from ..seeds import derive_seed
 from ..training import forward_pool, train_model
 from .autoal.candidates import build_candidates, parse_candidates
@@ -42,11 +40,7 @@ def pool_without(ctx: QueryContext, excluded: np.ndarray) -> tuple[QueryContext,
     sample it keeps. Candidates pick from it exactly as from the real pool (same model, labeled set and seeds)
     but cannot pick, count or cluster an excluded sample."""
     members = np.setdiff1d(np.arange(len(ctx.pool)), excluded)
-    pool = LabelState(len(members), ctx.pool.is_unknown[members])
-    pool.labeled_round = ctx.pool.labeled_round[members].copy()
-    view = dataclasses.replace(ctx, pool=pool, x=ctx.x[torch.as_tensor(members, device=ctx.x.device)],
-                               y=ctx.y[torch.as_tensor(members)], _cache={})
-    return view, members
+    return ctx.view(members), members
 
 
 class Oracle:

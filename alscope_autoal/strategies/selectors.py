@@ -11,6 +11,7 @@ pool state (same round, same labels) learns nothing new and, given the same gene
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 from dataclasses import dataclass
@@ -32,7 +33,8 @@ def pool_state(ctx: QueryContext) -> tuple:
 @dataclass
 class QueriedBatch:
     """A batch a selector queried, kept until its labels are revealed. `details`: what the selector needs to
-    learn from it (per-sample arrays follow the order of `indices`)."""
+    learn from it (per-sample arrays follow the order of `indices`). It keeps the loop's pool indices
+    (`QueryContext.pool_ids`): a later round may show the strategy another part of the pool (--subsample)."""
 
     round: int
     indices: np.ndarray
@@ -70,9 +72,10 @@ class CandidateSelector:
             return
         self._learned_state, self.learned = state, {}
         batch = self.pending
-        if batch is not None and batch.round < ctx.round and ctx.pool.labeled_mask[batch.indices].all():
+        rows = None if batch is None or batch.round >= ctx.round else ctx.positions(batch.indices)
+        if rows is not None and ctx.pool.labeled_mask[rows].all():
             self.pending = None
-            self.learned = self.learn(ctx, batch)
+            self.learned = self.learn(ctx, dataclasses.replace(batch, indices=rows))
 
     def learn(self, ctx: QueryContext, batch: QueriedBatch) -> dict[str, float]:
         raise NotImplementedError
@@ -169,7 +172,8 @@ class ALBL(CandidateSelector):
         advice = self.advice(ctx, budget, unlabeled)
         q = advice @ p
         drawn = gumbel_top(q, budget, rng)
-        self.pending = QueriedBatch(ctx.round, unlabeled[drawn], {"q": q[drawn], "advice": advice[drawn], "p": p})
+        self.pending = QueriedBatch(ctx.round, ctx.pool_ids(unlabeled[drawn]),
+                                    {"q": q[drawn], "advice": advice[drawn], "p": p})
         return Selection(unlabeled[drawn], self.log(p))
 
     def advice(self, ctx: QueryContext, budget: int, unlabeled: np.ndarray) -> np.ndarray:
@@ -183,9 +187,9 @@ class ALBL(CandidateSelector):
         return advice
 
     def learn(self, ctx: QueryContext, batch: QueriedBatch) -> dict[str, float]:
-        self.queried.append(batch.indices)
+        self.queried.append(ctx.pool_ids(batch.indices))
         self.inverse_q.append(1 / batch.details["q"])
-        queried = np.concatenate(self.queried)
+        queried = ctx.positions(np.concatenate(self.queried))  # all labeled, so in every later round's context
         predicted = ctx.probs(queried).argmax(1).numpy()
         correct = (predicted == ctx.labeled_targets(queried).numpy()).astype(float)
         reward = iw_accuracy(correct, np.concatenate(self.inverse_q), len(ctx.pool), self.horizon_labels)
@@ -271,7 +275,7 @@ class TAILOR(CandidateSelector):
         picked, source = thompson_batch(self.proposals(ctx, budget), self.alpha, self.beta, v, budget, rng)
         fill = rng.choice(np.setdiff1d(unlabeled, picked), budget - len(picked), replace=False)
         indices = np.concatenate([np.asarray(picked, dtype=np.int64), fill.astype(np.int64)])
-        self.pending = QueriedBatch(ctx.round, indices[:len(picked)], {"source": np.asarray(source)})
+        self.pending = QueriedBatch(ctx.round, ctx.pool_ids(indices[:len(picked)]), {"source": np.asarray(source)})
         return Selection(indices, self.log(v, source, budget))
 
     @staticmethod

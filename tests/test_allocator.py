@@ -1,0 +1,52 @@
+"""The allocator thresholds (alscope_autoal/allocator.py) change where memory comes from, never a number."""
+
+from __future__ import annotations
+
+import platform
+import sys
+
+import pandas as pd
+import pytest
+
+from alscope_autoal.bench import BenchRequest, plan
+from alscope_autoal.results import read_metadata, read_results
+from alscope_autoal.runner import RunOptions, run_sweep
+from alscope_autoal import allocator
+
+TIMING = ["train_seconds", "eval_seconds", "selection_seconds", "train_cpu_seconds", "eval_cpu_seconds",
+          "selection_cpu_seconds"]
+GLIBC = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+
+
+def sweep(out, options: RunOptions) -> tuple[pd.DataFrame, list[dict]]:
+    """Rows (without timings) and footers of a small two-strategy sweep run in spawned workers."""
+    outcome = run_sweep(plan(BenchRequest(strategies=("margin", "random"), profile="smoke", rounds=2)), out,
+                        options=options)
+    assert not outcome.failed
+    rows = read_results(out).drop(columns=TIMING).sort_values(["job_id", "round"]).reset_index(drop=True)
+    return rows, [read_metadata(path)["allocator"] for path in sorted(out.glob("jobs/*.parquet"))]
+
+
+@pytest.mark.slow
+def test_rows_are_identical_with_and_without_the_allocator_thresholds(tmp_path, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    monkeypatch.delenv(allocator.SWITCH, raising=False)
+    tuned, tuned_footers = sweep(tmp_path / "tuned", RunOptions(workers=2, device="cpu"))
+    monkeypatch.setenv(allocator.SWITCH, "off")
+    default, default_footers = sweep(tmp_path / "default", RunOptions(workers=2, device="cpu"))
+    pd.testing.assert_frame_equal(tuned, default)
+    assert [footer["applied"] for footer in tuned_footers] == [GLIBC, GLIBC]
+    assert all(not footer["applied"] and footer["reason"] == f"{allocator.SWITCH}=off" for footer in default_footers)
+
+
+def test_a_users_own_malloc_setting_wins_and_the_footer_says_so(monkeypatch):
+    monkeypatch.delenv(allocator.SWITCH, raising=False)
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
+    assert allocator.refusal() == "MALLOC_MMAP_THRESHOLD_ set in the environment"
+
+
+def test_without_glibc_the_run_goes_on_and_says_why(monkeypatch):
+    for name in (allocator.SWITCH, *allocator.USER_VARIABLES):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(allocator.sys, "platform", "darwin")
+    assert allocator.refusal().startswith("no glibc mallopt on this platform (darwin")
