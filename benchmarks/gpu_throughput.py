@@ -13,8 +13,9 @@ Parts, in order (each skipped, and marked so, when the time budget would not cov
    host-device synchronisations in a training (torch.cuda.set_sync_debug_mode).
 2. `inference`: images per second of `training.forward_pool` (the pool and test passes) per model and precision.
 3. `jobs`: real jobs of each regime cut to 2 rounds and 10 epochs, fp32 beside bf16 (two seeds for the
-   from-scratch regime), on CIFAR-10 rebuilt from the shared JPEG copy when found, else on a synthetic
-   CIFAR-sized set (the report says which); the `--dry-run` arithmetic for the second seed from the first
+   from-scratch regime), run through the runner in this process (`bench.run_bench`, the library call behind
+   `autoal bench`; the data goes in as a user `.npz`), on CIFAR-10 rebuilt from the shared JPEG copy when found,
+   else on a synthetic CIFAR-sized set (the report says which); the `--dry-run` arithmetic for the second seed from the first
    seed's measured speeds, against its measured time.
 4. `jobs_per_gpu`: 1, 2, 4, 8 processes training at once on the GPU (fp32 and bf16): aggregate image-steps/s.
 5. `determinism`: `gpu_check.py` on a few strategies, twice, under fp32 (the default) and then bf16.
@@ -294,39 +295,64 @@ def cut_profile(regime: str, sizes: dict, quick: bool) -> str:
     return name
 
 
-def run_one(spec: JobSpec, data: ImageDataset, device: torch.device, weights_dir: Path) -> dict:
-    from alscope_autoal.loop import run_job
+def as_user_dataset(data: ImageDataset, folder: Path) -> str:
+    """The cut data written as a user dataset (`--datasets NAME=PATH`), so its jobs go through the runner."""
+    import numpy as np
 
-    start = time.perf_counter()
-    with numerics(True):
-        rows = run_job(spec, data, device, data_dir=weights_dir)
-    seconds = time.perf_counter() - start
+    path = folder / "cifar-cut.npz"
+    np.savez(path, x_train=data.train_x.numpy(), y_train=data.train_y.numpy(), x_test=data.test_x.numpy(),
+             y_test=data.test_y.numpy())
+    return f"cifar-cut={path}"
+
+
+def run_one(dataset: str, profile: str, rounds: int, seed: int, precision: str, device: torch.device,
+            weights_dir: Path, out: Path) -> dict:
+    """One job through the runner in this process (`autoal bench`'s library call), read back from its file."""
+    from dataclasses import replace
+
+    from alscope_autoal.bench import BenchRequest, job_specs, run_bench, with_dataset_names
+    from alscope_autoal.results import job_path, read_metadata
+    from alscope_autoal.runner import RunOptions
+
+    request = with_dataset_names(BenchRequest(datasets=(dataset,), strategies=("entropy",), seeds=seed + 1,
+                                              profile=profile, rounds=rounds, precision=precision))
+    spec = next(s for s in job_specs(request, request.datasets[0]) if s.seed == seed)
+    options = RunOptions(data_dir=weights_dir, workers=1, device=str(device), deterministic=True)
+    outcome = run_bench(replace(request, seeds=seed + 1), out, options)
+    if outcome.failed:
+        raise RuntimeError(f"the {profile} job failed: see {out / 'failures'}")
+    import pandas as pd
+
+    rows = pd.read_parquet(job_path(out, spec)).to_dict("records")
     keys = ("n_labeled", "accuracy", "train_seconds", "eval_seconds", "selection_seconds", "train_image_steps")
-    return {"seconds": round(seconds, 2), "rounds": [{k: row[k] for k in keys} for row in rows],
+    return {"seconds": round(read_metadata(job_path(out, spec))["job_seconds"], 2),
+            "rounds": [{k: row[k] for k in keys} for row in rows],
             "train_image_steps_per_second": round(sum(r["train_image_steps"] for r in rows)
                                                   / sum(r["train_seconds"] for r in rows), 1)}
 
 
 def part_jobs(report: Report, sizes: dict, device: torch.device, jpeg_dir: Path | None, quick: bool) -> None:
     from alscope_autoal import loop
+    from alscope_autoal.models import pretrained
     from alscope_autoal.models.pretrained import WEIGHTS_FILE, weights_path
 
     with tempfile.TemporaryDirectory() as tmp:
         data, source = cifar10(sizes, jpeg_dir, Path(tmp))
+        dataset = as_user_dataset(data, Path(tmp))
         report.put("jobs", "data", source)
         weights_dir = Path(os.environ.get("AUTOAL_DATA_DIR", tmp))
         if not weights_path(weights_dir).is_file():  # no network on the device: same speed, not the same start
             loop.pretrained_weights = lambda profile, data_dir: None
+            pretrained.check_weights = lambda *args, **kwargs: None  # the plan's check of the same file
             report.put("jobs", "released_weights", f"random: {WEIGHTS_FILE} not under {weights_dir}/weights")
         for regime, seeds in (("paper", sizes["seeds"]), ("released", 1)):
             name = cut_profile(regime, sizes, quick)
-            budget = PROFILES.get(name).budget_for("cifar10")
+            rounds = min(sizes["rounds"], PROFILES.get(name).budget_for("cifar-cut").rounds)
             for seed in range(seeds):
                 for precision in precisions(device):
-                    spec = JobSpec(dataset="cifar10", strategy="entropy", seed=seed, profile=name,
-                                   initial=budget.initial, query_size=budget.query_size,
-                                   rounds=min(sizes["rounds"], budget.rounds), precision=precision)
-                    report.put("jobs", f"{regime}/{precision}/seed{seed}", run_one(spec, data, device, weights_dir))
+                    report.put("jobs", f"{regime}/{precision}/seed{seed}",
+                               run_one(dataset, name, rounds, seed, precision, device, weights_dir,
+                                       Path(tmp) / "results"))
         estimate_check(report, sizes)
 
 
