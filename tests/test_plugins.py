@@ -103,12 +103,17 @@ def test_entry_points_join_a_registry_lazily_with_their_distribution_as_source(t
     assert registry.get("lowest-top-logit").__name__ == "LowestTopLogit"
 
 
-def test_an_entry_point_never_shadows_a_built_in(tmp_path, monkeypatch):
+def registry_with_entry_point(tmp_path, monkeypatch, line: str) -> Registry:
+    """A strategy registry that discovers the fixture distribution declaring just this entry point."""
     fixture_distribution(tmp_path)
     write(tmp_path / "autoal_fixture_strategies-0.1.dist-info" / "entry_points.txt",
-          "[alscope_autoal.strategies]\nmargin = autoal_fixture_strategies:LowestTopLogit\n")
+          f"[alscope_autoal.strategies]\n{line}\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    registry = Registry("strategy", discover=entry_point_entries)
+    return Registry("strategy", discover=entry_point_entries)
+
+
+def test_an_entry_point_never_shadows_a_built_in(tmp_path, monkeypatch):
+    registry = registry_with_entry_point(tmp_path, monkeypatch, "margin = autoal_fixture_strategies:LowestTopLogit")
     registry.add("margin", object, "a built-in")
     with pytest.raises(UserError, match=r"^strategy 'margin' of entry point of autoal-fixture-strategies is already "
                                         r"registered \(built-in\)"):
@@ -118,11 +123,7 @@ def test_an_entry_point_never_shadows_a_built_in(tmp_path, monkeypatch):
 
 
 def test_an_entry_point_that_cannot_be_imported_is_one_line_naming_it(tmp_path, monkeypatch):
-    fixture_distribution(tmp_path)
-    write(tmp_path / "autoal_fixture_strategies-0.1.dist-info" / "entry_points.txt",
-          "[alscope_autoal.strategies]\ngone = autoal_fixture_gone:Gone\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    registry = Registry("strategy", discover=entry_point_entries)
+    registry = registry_with_entry_point(tmp_path, monkeypatch, "gone = autoal_fixture_gone:Gone")
     with pytest.raises(UserError, match=r"^strategy 'gone' of entry point of autoal-fixture-strategies cannot be "
                                         r"loaded from autoal_fixture_gone:Gone: ModuleNotFoundError: No module named "
                                         r"'autoal_fixture_gone'$"):
