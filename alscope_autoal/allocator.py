@@ -57,8 +57,9 @@ def release_free_memory() -> None:
     """Give the heap's free pages back to the kernel (glibc's `malloc_trim`), where the thresholds were applied.
 
     The loop calls it once per round, after the query: between rounds the resident set falls back to what the job
-    holds (1.3 GB against 2 to 3.4 GB inside a round of a CIFAR-10 job). It does not lower the peak inside a round
-    (docs/cpu-performance.md, "The allocator keeps large blocks")."""
+    holds, so a long job does not keep the largest round's free blocks. The peak inside a round is kept near the
+    platform allocator's by `training.forward_pool` leaving no small blocks between the freed activation blocks
+    (docs/cpu-performance.md, "Peak memory")."""
     if _state and _state["applied"]:
         ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
 

@@ -238,18 +238,25 @@ def train_model(x: torch.Tensor, y: torch.Tensor, spec: ImageSpec, profile: Prof
 @torch.inference_mode()
 def forward_pool(model: nn.Module, x: torch.Tensor, spec: ImageSpec, device: torch.device,
                  batch_size: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits and penultimate embeddings of every image in `x`, in eval mode, on the CPU."""
+    """Logits and penultimate embeddings of every image in `x`, in eval mode, on the CPU.
+
+    Each batch's outputs are copied into two arrays allocated once, not kept batch by batch and concatenated: no
+    second copy of the outputs, and no small block outliving its batch inside the heap's freed activation blocks,
+    where it would keep the next batch from reusing them: with the allocator thresholds that doubled a CIFAR-10
+    job's peak memory (docs/cpu-performance.md, "Peak memory")."""
     model.eval()
-    logits, embeddings = [], []
+    if not len(x):
+        return torch.empty(0, spec.n_classes), torch.empty(0, 0)
+    logits = embeddings = None
     for start in range(0, len(x), batch_size):
         with autocast(model, device):
             emb = model.embed(model_input(x[start:start + batch_size].to(device), spec, model))
             out = model.head(emb)
-        embeddings.append(emb.float().cpu())
-        logits.append(out.float().cpu())
-    if not logits:
-        return torch.empty(0, spec.n_classes), torch.empty(0, 0)
-    return torch.cat(logits), torch.cat(embeddings)
+        if logits is None:
+            logits, embeddings = torch.empty(len(x), out.shape[1]), torch.empty(len(x), emb.shape[1])
+        logits[start:start + len(out)] = out.float().cpu()
+        embeddings[start:start + len(out)] = emb.float().cpu()
+    return logits, embeddings
 
 
 @torch.inference_mode()
