@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from . import ablate, bench, check, listing, plot, report, status
+from . import ablate, bench, check, export, listing, plot, report, status
 from .usage import PlainUsage
 
 app = typer.Typer(name="autoal", help="Benchmark deep active-learning strategies, AutoAL among them.",
@@ -19,6 +19,7 @@ app.command("list", cls=PlainUsage)(listing.list_)
 app.command("plot", cls=PlainUsage)(plot.plot)
 app.command("report", cls=PlainUsage)(report.report)
 app.command("status", cls=PlainUsage)(status.status)
+app.command("export", cls=PlainUsage)(export.export)
 app.command("ablate", cls=PlainUsage)(ablate.ablate)
 app.command("check", cls=PlainUsage)(check.check)
 

@@ -10,7 +10,8 @@ import typer
 
 from .errors import split_list, user_errors
 
-ResultsDir = Annotated[Path, typer.Argument(help="A folder written by 'autoal bench --out'.", show_default=False)]
+ResultsDir = Annotated[Path, typer.Argument(help="A folder written by 'autoal bench --out', or the file 'autoal "
+                                            "export' made of one.", show_default=False)]
 Datasets = Annotated[Optional[str], typer.Option(help="Comma-separated datasets to show.", show_default="all")]
 Strategies = Annotated[Optional[str], typer.Option(
     help="Comma-separated strategies to show (random and entropy still serve as references).", show_default="all")]
@@ -61,7 +62,8 @@ def print_load_notes(results_dir: Path, analysis, skip_damaged: bool) -> None:
 def plot(
     results_dir: ResultsDir,
     out: Annotated[Optional[Path], typer.Option(help="Folder for the figures.",
-                                                show_default="RESULTS_DIR/figures")] = None,
+                                                show_default="RESULTS_DIR/figures; NAME-figures beside an export "
+                                                "NAME.parquet")] = None,
     format: Annotated[str, typer.Option("--format", help="Comma-separated file formats: png, pdf, svg.")] = "png,pdf",
     datasets: Datasets = None,
     strategies: Strategies = None,
@@ -81,13 +83,21 @@ def plot(
     from alscope_autoal.analysis.load import load
     from alscope_autoal.analysis.plots import all_figures, save_figures
 
+    from .export import check_study_file
+
     with user_errors():
+        check_study_file(results_dir)
         analysis = load(results_dir, split_list(datasets), split_list(strategies), profile, allow_mixed_profiles,
                         skip_damaged, allow_stale, cost_clock.value)
-        written, skipped = save_figures(analysis, out or results_dir / "figures", split_list(format) or (), dpi,
+        written, skipped = save_figures(analysis, out or figures_folder(results_dir), split_list(format) or (), dpi,
                                         ablation_figures.figures if ablation else all_figures)
     print_load_notes(results_dir, analysis, skip_damaged)
     for path in written:
         print(path)
     for note in skipped:
         typer.echo(f"skipped {note}", err=True)
+
+
+def figures_folder(results: Path) -> Path:
+    """Where figures go by default: inside a results folder, or beside an export file."""
+    return results.with_name(f"{results.stem}-figures") if results.is_file() else results / "figures"

@@ -19,6 +19,13 @@ class Format(str, Enum):
     latex = "latex"
 
 
+class Which(str, Enum):
+    all = "all"
+    metric = "metric"
+    details = "details"
+    ranks = "ranks"
+
+
 class Metric(str, Enum):
     aubc = "aubc"
     final = "final"
@@ -31,6 +38,9 @@ def report(
                                            "latex: booktabs tables.")] = Format.md,
     metric: Annotated[Metric, typer.Option(help="What the main table and the ranks show: aubc, final (accuracy) "
                                            "or efficiency (labels saved against random).")] = Metric.aubc,
+    table: Annotated[Which, typer.Option("--table", help="md and latex: every table, or only one: metric (the chosen "
+                                         "metric per dataset, with the average rank), details (every metric per "
+                                         "dataset x strategy) or ranks.")] = Which.all,
     out: Annotated[Optional[Path], typer.Option(help="Write to this file instead of standard output.",
                                                 show_default="standard output")] = None,
     datasets: Datasets = None,
@@ -47,11 +57,14 @@ def report(
     from alscope_autoal.analysis.load import load
     from alscope_autoal.analysis.report import render
 
+    from .export import check_study_file
+
     with user_errors():
+        check_study_file(results_dir)
         analysis = load(results_dir, split_list(datasets), split_list(strategies), profile, allow_mixed_profiles,
                         skip_damaged, allow_stale, cost_clock.value)
         text = ablation_table.render(analysis, format.value) if ablation else render(analysis, format.value,
-                                                                                     metric.value)
+                                                                                     metric.value, table.value)
     print_load_notes(results_dir, analysis, skip_damaged)
     if out is None:
         typer.echo(text, nl=False)

@@ -1,6 +1,8 @@
-"""Load a results folder for plots and reports: validate it, pick one profile, filter, and aggregate once.
+"""Load a results folder (or its export) for plots and reports: validate it, pick one profile, filter, and
+aggregate once.
 
-Everything a figure or table shows comes from one `Analysis`, built here from the Parquet files only.
+Everything a figure or table shows comes from one `Analysis`, built here from the Parquet files only: a folder's
+job files, or the single file `autoal export` made of them (`export.py`), which reads the same.
 """
 
 from __future__ import annotations
@@ -8,11 +10,13 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 import pandas as pd
 from pyarrow import ArrowException
 
 from ..errors import UserError
+from ..export import read_export
 from ..hardware import COMPUTE_KEYS, compute_label
 from ..results import JOBS_DIR, read_metadata, read_results_and_damage
 from ..roles import is_oracle
@@ -44,11 +48,12 @@ class Analysis:
 def load(results_dir: Path, datasets: tuple[str, ...] | None = None, strategies: tuple[str, ...] | None = None,
          profile: str | None = None, allow_mixed_profiles: bool = False, skip_damaged: bool = False,
          allow_stale: bool = False, cost_clock: str = "cpu") -> Analysis:
-    """Read RESULTS_DIR/jobs/*.parquet (finished jobs only, so a running sweep is fine) and aggregate. Damaged
+    """Read RESULTS_DIR/jobs/*.parquet (finished jobs only, so a running sweep is fine), or the file `autoal export`
+    wrote of such a folder when RESULTS_DIR is a file, and aggregate. Damaged
     result files raise `DamagedResults` unless `skip_damaged` (they are then listed in `damaged`); results of one
     panel or strategy written under different settings are refused unless `allow_stale`. Costs are in CPU time, or
     in wall time with `cost_clock="wall"` or where some results recorded no CPU time."""
-    raw, damaged = read_results_and_damage(results_dir, skip_damaged)
+    raw, damaged, footer = read_source(Path(results_dir), skip_damaged)
     rows = agg.label_strategies(raw)
     pooled = settings_mix(rows)
     if pooled and not allow_stale:
@@ -64,18 +69,34 @@ def load(results_dir: Path, datasets: tuple[str, ...] | None = None, strategies:
     jobs = agg.job_metrics(rows, clock)
     return Analysis(rows, jobs, agg.arm_summary(jobs), agg.curves(rows), tuple(shown),
                     rows["profile"].nunique() > 1, tuple(damaged), pooled, clock,
-                    compute_mix(Path(results_dir), rows[rows["strategy"].isin(shown)]["job_id"].unique()))
+                    compute_mix(footer, rows[rows["strategy"].isin(shown)]["job_id"].unique()))
 
 
-def compute_mix(results_dir: Path, job_ids) -> str:
+Footer = Callable[[str], "dict[str, Any] | None"]  # a job's footer by job id; None when it cannot be read
+
+
+def read_source(source: Path, skip_damaged: bool) -> tuple[pd.DataFrame, list[Path], Footer]:
+    """(every job's rows, the damaged files skipped, a job's footer by id) of a results folder or an export."""
+    if source.is_file():
+        export = read_export(source)
+        return export.rows, [], export.footers.get
+    raw, damaged = read_results_and_damage(source, skip_damaged)
+    return raw, damaged, lambda job_id: folder_footer(source, job_id)
+
+
+def folder_footer(results_dir: Path, job_id: str) -> dict[str, Any] | None:
+    try:
+        return read_metadata(results_dir / JOBS_DIR / f"{job_id}.parquet")
+    except (OSError, ValueError, KeyError, TypeError, ArrowException):
+        return None
+
+
+def compute_mix(footer: Footer, job_ids) -> str:
     """The kinds of compute (processor, its instruction set, GPU) these jobs recorded in their footers, with their
     job counts, when there is more than one kind; "" otherwise. Jobs from before footers recorded it are left out."""
     kinds: Counter[str] = Counter()
     for job_id in job_ids:
-        try:
-            compute = read_metadata(Path(results_dir) / JOBS_DIR / f"{job_id}.parquet").get("compute")
-        except (OSError, ValueError, KeyError, TypeError, ArrowException):
-            continue
+        compute = (footer(job_id) or {}).get("compute")
         if compute:
             kinds[compute_label({key: compute.get(key) for key in COMPUTE_KEYS})] += 1
     if len(kinds) < 2:

@@ -209,11 +209,18 @@ BENCH_SUMMARY_COLUMNS = ["dataset", "setting", "profile", "strategy", "seeds", "
                          "selection s per job"]
 
 
-def render(an: Analysis, fmt: str = "md", metric: str = "aubc") -> str:
-    """The report as text in `fmt` (md, csv or latex)."""
+TABLES = ("metric", "details", "ranks")  # the Markdown and LaTeX reports' tables, in order
+
+
+def render(an: Analysis, fmt: str = "md", metric: str = "aubc", table: str = "all") -> str:
+    """The report as text in `fmt` (md, csv or latex): every table, or only `table` (one of `TABLES`)."""
     if fmt == "csv":
         return tidy(an, metric).to_csv(index=False, float_format="%.6g")
-    tables = [metric_table(an, metric), details_table(an), ranks_table(an, metric)]
+    if table != "all" and table not in TABLES:
+        raise UserError(f"unknown table {table!r}; choose one of: all, {', '.join(TABLES)}")
+    makers = {"metric": lambda: metric_table(an, metric), "details": lambda: details_table(an),
+              "ranks": lambda: ranks_table(an, metric)}
+    tables = [makers[name]() for name in TABLES if table in ("all", name)]
     if fmt == "md":
         return "\n\n".join(markdown(t) for t in tables) + "\n"
     if fmt == "latex":
