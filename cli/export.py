@@ -4,7 +4,7 @@ experiment file beside it (docs/experiments.md, "Published studies")."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -14,15 +14,17 @@ from .plot import ResultsDir
 
 def export(
     results_dir: ResultsDir,
-    out: Annotated[Path, typer.Option(help="The file to write (Parquet). Beside an experiment file of the same "
-                                      "name (experiments/NAME.parquet next to experiments/NAME.toml) it must hold "
-                                      "exactly that file's jobs.", show_default=False)],
+    out: Annotated[Optional[Path], typer.Option(
+        help="The file to write (Parquet). Beside an experiment file of the same name (experiments/NAME.parquet "
+        "next to experiments/NAME.toml) it must hold exactly that file's jobs.",
+        show_default="RESULTS_DIR.parquet, beside the folder")] = None,
 ) -> None:
     """Write every job of RESULTS_DIR (rows and footers) into one Parquet file that 'autoal report' and 'autoal
     plot' read like the folder: the compact form a study ships in."""
     from alscope_autoal.errors import UserError
     from alscope_autoal.export import export_folder
 
+    out = out or results_dir.with_name(results_dir.name + ".parquet")
     with user_errors():
         if out.is_dir():
             raise UserError(f"--out {out} is a folder; give the file to write, for example {out}.parquet")

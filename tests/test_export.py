@@ -103,3 +103,11 @@ def test_an_export_beside_an_experiment_file_must_hold_its_jobs(tmp_path):
     done = runner.invoke(app, ["export", str(partial), "--out", str(tmp_path / "two.parquet")])
     assert done.exit_code == 0, done.output
     assert runner.invoke(app, ["report", str(tmp_path / "two.parquet")]).exit_code == 0
+
+
+def test_without_out_the_export_lands_beside_the_folder(folder, tmp_path):
+    copy = tmp_path / "sweep"
+    shutil.copytree(folder, copy)
+    result = runner.invoke(app, ["export", str(copy)])
+    assert result.exit_code == 0, result.output
+    assert set(read_export(tmp_path / "sweep.parquet").footers) == {p.stem for p in result_files(copy)}
