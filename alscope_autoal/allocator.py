@@ -84,3 +84,41 @@ def set_thresholds() -> str:
     if not libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD):
         return f"glibc {platform.libc_ver()[1]} refused M_TRIM_THRESHOLD={TRIM_THRESHOLD}"
     return ""
+
+
+def start_peak_window() -> bool:
+    """Begin measuring this process's peak resident set afresh (Linux: reset VmHWM through /proc/self/clear_refs),
+    so that a worker that runs several jobs records each job's own peak; False where that is not possible, and the
+    peak then covers the process's life so far."""
+    try:
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_memory(window_started: bool, device=None) -> dict[str, Any]:
+    """The job's peak memory for its footer: `rss_bytes` (the process's peak resident set), `scope` ("job" when
+    the window was reset at the job's start, else "process"), and on a GPU `gpu_allocated_bytes` (torch's peak
+    allocation since the job started)."""
+    record: dict[str, Any] = {"rss_bytes": peak_rss_bytes(), "scope": "job" if window_started else "process"}
+    if device is not None and device.type == "cuda":
+        import torch
+
+        record["gpu_allocated_bytes"] = int(torch.cuda.max_memory_allocated(device))
+    return record
+
+
+def peak_rss_bytes() -> int:
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import resource  # not on Windows; there the footer has no figure
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)  # bytes on macOS, KiB elsewhere

@@ -50,3 +50,25 @@ def test_without_glibc_the_run_goes_on_and_says_why(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(allocator.sys, "platform", "darwin")
     assert allocator.refusal().startswith("no glibc mallopt on this platform (darwin")
+
+
+def test_each_footer_records_the_peak_memory_of_its_job():
+    """The window is reset at each job's start (Linux), so a worker's second job records its own peak, not the
+    first one's; the figure is the process's resident set, at least what the job's data holds."""
+    import numpy as np
+    import torch
+
+    from alscope_autoal.runner.core import compute_job
+    from alscope_autoal.spec import JobSpec
+
+    ballast = np.ones(2**30, dtype=np.uint8)  # 1 GiB held, then freed (returned to the kernel) before the job
+    ballast_peak = allocator.peak_rss_bytes()
+    del ballast
+    spec = JobSpec(dataset="digits", strategy="margin", seed=0, profile="smoke", initial=20, query_size=10, rounds=1)
+    with torch.inference_mode(False):
+        _, meta = compute_job(spec)
+    peak = meta["peak_memory"]
+    assert peak["scope"] == ("job" if sys.platform.startswith("linux") else "process")
+    assert 10 * 2**20 < peak["rss_bytes"] < 64 * 2**30
+    if peak["scope"] == "job":
+        assert peak["rss_bytes"] < ballast_peak  # the process's peak before the job does not count

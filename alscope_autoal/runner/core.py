@@ -18,7 +18,7 @@ from typing import Any, Callable
 from ..errors import UserError
 from ..results import is_done, provenance, write_job
 from ..spec import JobSpec
-from ..allocator import tune_allocator
+from ..allocator import peak_memory, start_peak_window, tune_allocator
 from .options import RunOptions
 from .recorder import JobRecorder, Reporter
 from .store import failure_path
@@ -43,6 +43,7 @@ def compute_job(
     from ..plugins import load_plugins
 
     allocator = tune_allocator()
+    window = start_peak_window()
     load_plugins(options.plugins)
     register_all(options.datasets)
     started = time.perf_counter()
@@ -50,13 +51,21 @@ def compute_job(
         data = job_data(spec, data_dir=options.data_dir, download=options.download)
         with numerics(options.deterministic):
             dev = pick_device(options.device)
+            reset_gpu_peak(dev)
             rows = run_job(spec, data, dev, on_round, options.data_dir)
         return rows, provenance(spec, data.fingerprint, {
             "device": str(dev), "deterministic": options.deterministic,
             "cublas_workspace_config": os.environ.get(CUBLAS_VARIABLE), "precision": spec.precision,
             "job_seconds": time.perf_counter() - started, **measured_rates(rows),
             "compute": describe_compute(dev), **source_record(spec.dataset), **plugin_provenance(spec),
-            "allocator": allocator})
+            "allocator": allocator, "peak_memory": peak_memory(window, dev)})
+
+
+def reset_gpu_peak(device) -> None:
+    if device.type == "cuda":
+        import torch
+
+        torch.cuda.reset_peak_memory_stats(device)
 
 
 def plugin_provenance(spec: JobSpec) -> dict[str, Any]:
