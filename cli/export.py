@@ -24,7 +24,7 @@ def export(
     from alscope_autoal.errors import UserError
     from alscope_autoal.export import export_folder
 
-    out = out or results_dir.with_name(results_dir.name + ".parquet")
+    out = out or results_dir.resolve().with_name(results_dir.resolve().name + ".parquet")
     with user_errors():
         if out.is_dir():
             raise UserError(f"--out {out} is a folder; give the file to write, for example {out}.parquet")
