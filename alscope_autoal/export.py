@@ -60,9 +60,12 @@ def export_folder(results_dir: Path, out: Path) -> Export:
     rows = pd.concat(frames, ignore_index=True).sort_values(["job_id", "round"], kind="stable", ignore_index=True)
     table = pa.Table.from_pandas(rows, preserve_index=False)
     table = table.replace_schema_metadata({EXPORT_KEY: json.dumps({"format": FORMAT, "jobs": len(frames)})})
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(out, lambda tmp: pq.write_table(table, tmp, compression="zstd", compression_level=19,
-                                                     use_dictionary=True))
+    try:
+        write_atomically(out, lambda tmp: pq.write_table(table, tmp, compression="zstd", compression_level=19,
+                                                         use_dictionary=True))
+    except OSError as exc:
+        raise UserError(f"cannot write {out}: {exc.strerror or exc}; give --out a file in a folder you can "
+                        "write to") from None
     return Export(rows.drop(columns=FOOTER_COLUMN), footers)
 
 

@@ -56,7 +56,8 @@ def print_load_notes(results_dir: Path, analysis, skip_damaged: bool) -> None:
         typer.echo("warning: " + damage_message(results_dir, list(analysis.damaged),
                                                 hint="left out (--skip-damaged)"), err=True)
     elif skip_damaged:
-        typer.echo(f"--skip-damaged: no damaged result files in {results_dir / JOBS_DIR}", err=True)
+        where = results_dir if results_dir.is_file() else results_dir / JOBS_DIR
+        typer.echo(f"--skip-damaged: no damaged result files in {where}", err=True)
 
 
 def plot(

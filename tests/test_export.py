@@ -74,12 +74,13 @@ def test_a_damaged_result_file_stops_the_export(folder, tmp_path):
     assert not (tmp_path / "x.parquet").exists()
 
 
-@pytest.mark.parametrize("case", ["folder as out", "not a study", "no folder"])
+@pytest.mark.parametrize("case", ["folder as out", "not a study", "no folder", "unwritable out"])
 def test_bad_input_is_one_line(case, folder, tmp_path):
     (tmp_path / "notes.parquet").write_bytes(b"PAR1 not really")
     args = {"folder as out": ["export", str(folder), "--out", str(tmp_path)],
             "not a study": ["report", str(tmp_path / "notes.parquet")],
-            "no folder": ["export", str(tmp_path / "missing"), "--out", str(tmp_path / "y.parquet")]}[case]
+            "no folder": ["export", str(tmp_path / "missing"), "--out", str(tmp_path / "y.parquet")],
+            "unwritable out": ["export", str(folder), "--out", str(tmp_path / "notes.parquet" / "z.parquet")]}[case]
     result = runner.invoke(app, args)
     assert result.exit_code == 2
     assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("error: ")
