@@ -86,21 +86,22 @@ def batches(n: int, batch_size: int, steps: int, gen: torch.Generator) -> Iterat
 
 
 def fit_full_batch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, profile: Profile) -> nn.Module:
-    """L-BFGS over the whole labeled set on the model's dropout-marginalised loss (`marginal_loss`): at most
-    `profile.epochs` iterations (each a pass over the set) with a strong-Wolfe line search, stopping earlier only
-    at convergence. The objective has no sampling, so the result depends on the seed only through the
-    initialisation, and a training is a few dozen evaluations of about eight (n x dim x classes) products instead
-    of hundreds of mini-batch steps, each paying Python's and autograd's fixed cost."""
+    """L-BFGS over the whole labeled set on the model's dropout-marginalised loss (`marginal_loss`, evaluated
+    with its gradients in closed form by `marginal_loss_and_grads`): at most `profile.epochs` iterations (each a
+    pass over the set) with a strong-Wolfe line search, stopping earlier only at convergence. The objective has no
+    sampling, so the result depends on the seed only through the initialisation, and a training is a few dozen
+    evaluations of seven (n x dim x classes) products instead of hundreds of mini-batch steps, each paying
+    Python's and autograd's fixed cost."""
     optimizer = torch.optim.LBFGS(model.parameters(), lr=profile.lr, max_iter=profile.epochs, history_size=10,
                                   line_search_fn="strong_wolfe")
-    x2 = x * x
+    x2, layer = x * x, model.classifier
 
+    @torch.no_grad()
     def closure() -> torch.Tensor:
-        optimizer.zero_grad(set_to_none=True)
-        loss = model.marginal_loss(x, y, x2)
+        loss, layer.weight.grad, layer.bias.grad = model.marginal_loss_and_grads(x, y, x2)
         if profile.weight_decay:
-            loss = loss + 0.5 * profile.weight_decay * model.classifier.weight.square().sum()
-        loss.backward()
+            loss += 0.5 * profile.weight_decay * layer.weight.square().sum()
+            layer.weight.grad += profile.weight_decay * layer.weight
         return loss
 
     model.train()

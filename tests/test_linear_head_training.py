@@ -68,6 +68,28 @@ def test_marginal_loss_is_the_dropout_loss_monte_carlo_gives():
     assert plain != pytest.approx(sampled, rel=2e-2)
 
 
+def test_closed_form_gradients_are_autograd_s_of_the_marginal_loss():
+    """In float64, with weights large enough that the softmax is far from uniform (as after a few iterations)."""
+    torch.manual_seed(0)
+    head = LinearHead(32, 6, dropout=0.3).double()
+    with torch.no_grad():
+        head.classifier.weight.mul_(8)
+    x, y = torch.randn(150, 32, dtype=torch.float64), torch.randint(0, 6, (150,))
+    head.marginal_loss(x, y).backward()
+    loss, d_weight, d_bias = head.marginal_loss_and_grads(x, y, x * x)
+    assert loss.item() == pytest.approx(head.marginal_loss(x, y).item(), rel=1e-12)
+    torch.testing.assert_close(d_weight, head.classifier.weight.grad, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(d_bias, head.classifier.bias.grad, rtol=1e-10, atol=1e-12)
+
+
+def test_weight_decay_enters_the_full_batch_objective(features):
+    x, y, _, _ = features
+    profile = PROFILES.get("linear")
+    plain = train_model(x, y, spec(x.shape[1]), profile, 0, CPU)
+    decayed = train_model(x, y, spec(x.shape[1]), profile.with_(weight_decay=0.1), 0, CPU)
+    assert decayed.classifier.weight.norm() < 0.5 * plain.classifier.weight.norm()
+
+
 def test_lbfgs_on_a_cnn_is_a_one_line_error(features):
     profile = PROFILES.get("cpu").with_(optimizer="lbfgs")
     images = torch.zeros(4, 1, 8, 8, dtype=torch.uint8)
