@@ -43,14 +43,39 @@ _state: dict[str, Any] | None = None  # what this process did: one decision per 
 
 def tune_allocator() -> dict[str, Any]:
     """Apply the thresholds once in this process (later calls return the first outcome), and say what was done:
-    {"applied": bool, "mmap_threshold": bytes, "trim_threshold": bytes, "reason": why not (when not applied)}."""
+    {"applied": bool, "mmap_threshold": bytes, "trim_threshold": bytes, "reason": why not (when not applied),
+    "numpy_hugepage_advice": "off" (when applied; see `stop_numpy_hugepage_advice`)}."""
     global _state
     if _state is None:
         reason = refusal() or set_thresholds()
         _state = {"applied": not reason, "mmap_threshold": MMAP_THRESHOLD, "trim_threshold": TRIM_THRESHOLD}
         if reason:
             _state["reason"] = reason
+        else:
+            _state["numpy_hugepage_advice"] = "off" if stop_numpy_hugepage_advice() else "no switch in this numpy"
     return dict(_state)
+
+
+def stop_numpy_hugepage_advice() -> bool:
+    """Stop numpy from advising huge pages (MADV_HUGEPAGE) for its arrays of 4 MiB and more; False where numpy
+    has no such switch.
+
+    Under the thresholds such arrays come from the heap, and the advice outlives the array: the heap range keeps
+    the huge-page flag, the tensors later placed there fault in whole 2-MiB pages, and the kernel's khugepaged may
+    fill the holes `malloc_trim` leaves (a worker running 10-round OrganAMNIST jobs held 90 MB of huge pages; CIFAR-10
+    workers with the advice off hold none). With the platform's settings those arrays are mappings of their own and the flag goes with
+    them. It does not remove the run-to-run spread of a worker's peak (docs/cpu-performance.md, "Peak memory")."""
+    try:
+        from numpy._core import multiarray
+    except ImportError:  # numpy 1.x
+        try:
+            from numpy.core import multiarray
+        except ImportError:
+            return False
+    if not hasattr(multiarray, "_set_madvise_hugepage"):
+        return False
+    multiarray._set_madvise_hugepage(False)
+    return True
 
 
 def release_free_memory() -> None:
