@@ -6,7 +6,7 @@ resolutions: embedding CPU seconds per image and probe test accuracy for each.
     OMP_NUM_THREADS=1 python benchmarks/efficientnet_probe.py --data-dir /tmp/cifar --train 400 --test 200 \\
         --sides 224,160,128,96
     OMP_NUM_THREADS=1 python benchmarks/efficientnet_probe.py --data-dir /tmp/cifar --train 2000 --test 1000 \\
-        --sides 224 --random-too
+        --sides 224 --weights imagenet,random
 
 The images are the first `--train` of a seeded permutation of the training set and the first `--test` of the
 test set's; both arms see the same ones.
@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=400)
     parser.add_argument("--test", type=int, default=200)
     parser.add_argument("--sides", default="224,160,128,96")
-    parser.add_argument("--random-too", action="store_true", help="also random weights (seed 0) at each side")
+    parser.add_argument("--weights", default="imagenet", help="imagenet, random (seed 0) or both, comma-separated")
     args = parser.parse_args()
     torch.set_num_threads(1)
     from alscope_autoal.data import load_dataset
@@ -57,7 +57,8 @@ def main() -> None:
     train, test = pick(args.train, len(data.train_y)), pick(args.test, len(data.test_y))
     images = torch.cat([data.train_x[train], data.test_x[test]])
     for side in map(int, args.sides.split(",")):
-        for weights, seed in [("ImageNet", None)] + ([("random", 0)] if args.random_too else []):
+        for weights in args.weights.split(","):
+            seed = {"imagenet": None, "random": 0}[weights]
             features, cpu = embed(images, side, seed)
             accuracy = probe(features[:args.train], data.train_y[train].numpy(), features[args.train:],
                              data.test_y[test].numpy())
