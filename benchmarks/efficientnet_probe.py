@@ -32,7 +32,10 @@ def probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: 
 
 
 def embed(images: torch.Tensor, side: int, random_seed: int | None) -> tuple[np.ndarray, float]:
+    from alscope_autoal.allocator import tune_allocator
     from alscope_autoal.encoders import ENCODERS, efficientnet
+
+    tune_allocator()  # as the embedding cache does (AUTOAL_MALLOC_TUNING=off: the platform's allocator)
 
     efficientnet.SIDE = side
     encoder = ENCODERS.get("efficientnet-lite0").build(Path("."), False, random_seed)

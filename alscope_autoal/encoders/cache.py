@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..allocator import tune_allocator
 from ..data import DATASETS, ImageDataset, TextDataset, default_data_dir, load_dataset
 from ..data.user_sets import dataset_key, register_all, user_source
 from ..data.base import sha256_file
@@ -177,7 +178,10 @@ def compute(folder: Path, data, encoder: str, root: Path, download: bool, random
             fingerprint: str) -> None:
     """Embed both splits into a private folder, then rename it into place whole: a crash leaves no cache, and
     of two writers on a shared disk (two nodes) the first rename wins and the other's copy is dropped. The
-    scratch folders of killed runs are removed first (the caller holds the folder's lock)."""
+    scratch folders of killed runs are removed first (the caller holds the folder's lock). The allocator
+    thresholds are applied first: this often runs in the embedding child, where no job has applied them, and an
+    encoder's batches churn large blocks as a task model's pool pass does (docs/cpu-performance.md)."""
+    tune_allocator()
     model = ENCODERS.get(encoder).build(root, download, random_seed)
     remove_stale_scratch(folder)
     scratch = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.{scratch_owner()}.",
