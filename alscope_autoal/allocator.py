@@ -62,9 +62,10 @@ def stop_numpy_hugepage_advice() -> bool:
 
     Under the thresholds such arrays come from the heap, and the advice outlives the array: the heap range keeps
     the huge-page flag, the tensors later placed there fault in whole 2-MiB pages, and the kernel's khugepaged may
-    fill the holes `malloc_trim` leaves (a worker running 10-round OrganAMNIST jobs held 90 MB of huge pages; CIFAR-10
-    workers with the advice off hold none). With the platform's settings those arrays are mappings of their own and the flag goes with
-    them. It does not remove the run-to-run spread of a worker's peak (docs/cpu-performance.md, "Peak memory")."""
+    fill the holes `malloc_trim` leaves (a worker running 10-round OrganAMNIST jobs held 90 MB of huge pages;
+    CIFAR-10 workers with the advice off hold none). With the platform's settings those arrays are mappings of
+    their own and the flag goes with them. It does not remove the run-to-run spread of a worker's peak
+    (docs/cpu-performance.md, "Peak memory")."""
     try:
         from numpy._core import multiarray
     except ImportError:  # numpy 1.x
