@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+WEIGHT_SEEDS = {"imagenet": None, "random": 0}  # None: the packaged ImageNet weights; an int: random weights
+
 
 def probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray) -> float:
     from sklearn.linear_model import LogisticRegression
@@ -52,6 +54,9 @@ def main() -> None:
     parser.add_argument("--sides", default="224,160,128,96")
     parser.add_argument("--weights", default="imagenet", help="imagenet, random (seed 0) or both, comma-separated")
     args = parser.parse_args()
+    unknown = set(args.weights.split(",")) - set(WEIGHT_SEEDS)
+    if unknown:
+        parser.error(f"--weights takes {' or '.join(WEIGHT_SEEDS)}, comma-separated; not {', '.join(sorted(unknown))}")
     torch.set_num_threads(1)
     from alscope_autoal.data import load_dataset
 
@@ -61,7 +66,7 @@ def main() -> None:
     images = torch.cat([data.train_x[train], data.test_x[test]])
     for side in map(int, args.sides.split(",")):
         for weights in args.weights.split(","):
-            seed = {"imagenet": None, "random": 0}[weights]
+            seed = WEIGHT_SEEDS[weights]
             features, cpu = embed(images, side, seed)
             accuracy = probe(features[:args.train], data.train_y[train].numpy(), features[args.train:],
                              data.test_y[test].numpy())

@@ -23,6 +23,10 @@ def main() -> None:
     parser.add_argument("--iterations", default="10,20,40,100,300", help="L-BFGS iteration budgets")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    try:
+        sizes, budgets = [int(n) for n in args.labels.split(",")], [int(n) for n in args.iterations.split(",")]
+    except ValueError:
+        parser.error("--labels and --iterations take whole numbers, comma-separated, such as 500,1100")
     torch.set_num_threads(1)
     from alscope_autoal.encoders.cache import embedded_dataset
     from alscope_autoal.loop import image_spec
@@ -38,9 +42,9 @@ def main() -> None:
         prepared = prepare(data, JobSpec(dataset, "random", 0, "linear", 100, 100, 10, encoder=args.encoder), profile)
         spec = image_spec(data, prepared)
         order = torch.randperm(len(prepared.pool_y), generator=torch.Generator().manual_seed(args.seed))
-        for n in map(int, args.labels.split(",")):
+        for n in sizes:
             x, y = prepared.pool_x[order[:n]], prepared.pool_y[order[:n]]
-            for iterations in map(int, args.iterations.split(",")):
+            for iterations in budgets:
                 model = train_model(x, y, spec, profile.with_(epochs=iterations), args.seed, torch.device("cpu"))
                 with torch.no_grad():
                     xn = normalise(x, spec)

@@ -44,7 +44,10 @@ def main() -> None:
     parser.add_argument("--data-dir", default="../shared/data")
     parser.add_argument("--C", default="1,10", help="LogisticRegression's C values, comma-separated")
     args = parser.parse_args()
-    strengths = [float(c) for c in args.C.split(",")]
+    try:
+        strengths = [float(c) for c in args.C.split(",")]
+    except ValueError:
+        parser.error(f"--C takes numbers, comma-separated, such as 1,10; not {args.C!r}")
     torch.set_num_threads(1)
     for dataset in args.datasets.split(","):
         t0 = time.perf_counter()
