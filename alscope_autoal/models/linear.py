@@ -44,21 +44,22 @@ class LinearHead(EmbedThenClassify):
     def marginal_loss_and_grads(self, x: torch.Tensor, y: torch.Tensor,
                                 x2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """`marginal_loss` and its gradients with respect to the layer's weight and bias, in closed form: the same
-        objective without an autograd graph, about a quarter cheaper per evaluation on a labeled set of 1,100.
-        With m = s W (the softmax-weighted weights) the spread is sum_c s_c A_c - sum_j x2_j m_j^2, A = x2 (W*W)^T;
-        its derivative is A - 2 (x2 m) W^T through s, and 2 (s^T x2 * W - s^T (x2 m)) through W directly."""
+        objective without an autograd graph. With m = s W (the softmax-weighted weights) and A = x2 (W*W)^T, the
+        spread is sum_c s_c A_c - sum_j x2_j m_j^2, and sum_j x2_j m_j^2 = sum_c s_c B_c with B = (x2 m) W^T, so
+        one (n x dim) element-wise product (x2 m) is the only pass over the data outside the matrix products. The
+        spread's derivative is A - 2B through s, and 2 (s^T x2 * W - s^T (x2 m)) through W directly."""
         weight, n = self.classifier.weight, len(y)
         scale = 0.5 * self.dropout.p / (1 - self.dropout.p)
         logits = torch.addmm(self.classifier.bias, x, weight.T)
         probs = logits.softmax(1)
         spread_by_class = x2 @ (weight * weight).T
-        mixed = probs @ weight
-        x2_mixed = x2 * mixed
-        spread = (probs * spread_by_class).sum(1) - (x2_mixed * mixed).sum(1)
+        x2_mixed = x2 * (probs @ weight)
+        mixed_by_class = x2_mixed @ weight.T
+        spread = (probs * (spread_by_class - mixed_by_class)).sum(1)
         loss = F.cross_entropy(logits, y) + scale * spread.mean()
-        d_probs = (scale / n) * (spread_by_class - 2 * (x2_mixed @ weight.T))
+        d_probs = (scale / n) * (spread_by_class - 2 * mixed_by_class)
         d_logits = probs * (d_probs - (probs * d_probs).sum(1, keepdim=True)) + probs / n
         d_logits[torch.arange(n), y] -= 1 / n
-        by_class = probs.T @ torch.cat([x2, x2_mixed], 1)
-        d_weight = d_logits.T @ x + (2 * scale / n) * (by_class[:, :x.shape[1]] * weight - by_class[:, x.shape[1]:])
+        through_weight = (probs.T @ x2) * weight - probs.T @ x2_mixed
+        d_weight = torch.addmm(through_weight, d_logits.T, x, alpha=1.0, beta=2 * scale / n)
         return loss, d_weight, d_logits.sum(0)
