@@ -4,6 +4,7 @@ every registered strategy on it (the strategy conformance checks, on embeddings)
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -116,6 +117,9 @@ def test_embeddings_are_cached_once_and_fingerprinted(mr_root):
     assert meta["dataset_files"] == {k: v for k, v in data.fingerprint.items() if k.startswith("rt-polarity")}
     assert data.fingerprint["minilm weights"] == meta["weights"]
     assert any(key.startswith("embeddings/mr/minilm-") for key in data.fingerprint)
+    assert all(meta["splits"][split]["cpu_seconds"] > 0 and meta["splits"][split]["seconds"] > 0
+               for split in ("train", "test"))  # what the embedding cost, and where (docs/frozen-encoders.md)
+    assert meta["computed_on"]["device"] == "cpu" and meta["computed_on"]["torch_threads"] >= 1
 
 
 def copy_with_cache(mr_root: Path, tmp_path: Path) -> Path:
@@ -226,13 +230,15 @@ def test_missing_image_weights_say_how_to_get_them(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_bench_linear_end_to_end(mr_root, tmp_path):
-    out = tmp_path / "r"
+def test_bench_linear_end_to_end(shared_data, minilm_weights, tmp_path):
+    out, root = tmp_path / "r", small_mr(shared_data, tmp_path / "fresh")  # no cache yet: bench embeds first
     result = CliRunner().invoke(app, ["bench", "--datasets", "mr", "--profile", "linear", "--encoder", "minilm",
                                       "--strategies", "random,margin", "--rounds", "2", "--initial", "20",
-                                      "--query-size", "10", "--data-dir", str(mr_root), "--out", str(out),
+                                      "--query-size", "10", "--data-dir", str(root), "--out", str(out),
                                       "--workers", "1"])
     assert result.exit_code == 0, result.output
+    assert re.search(r"embedded mr with minilm: [\d,]+ samples in \d+ s \(\d+ CPU s, \d+ torch threads on cpu\)",
+                     result.output), result.output
     assert "encoder=minilm" in result.output and len(list((out / "jobs").glob("*.parquet"))) == 2
     assert "encoders" in CliRunner().invoke(app, ["list", "--help"]).output
     listed = CliRunner().invoke(app, ["list", "encoders"]).output
