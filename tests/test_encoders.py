@@ -89,7 +89,7 @@ def test_embedding_applies_the_allocator_thresholds_first(tmp_path: Path, monkey
     from alscope_autoal.encoders import cache
 
     calls = []
-    monkeypatch.setattr(cache, "tune_allocator", lambda: calls.append("tuned"))
+    monkeypatch.setattr(cache, "tune_allocator", lambda: calls.append("tuned") or {"applied": False})
     write_medmnist(tmp_path, "breastmnist", 1, 2, sizes=(4, 2, 3))
     embedded_dataset("breastmnist", "resnet50", tmp_path, random_seed=2)
     assert calls == ["tuned"]

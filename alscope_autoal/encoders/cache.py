@@ -183,7 +183,7 @@ def compute(folder: Path, data, encoder: str, root: Path, download: bool, random
     scratch folders of killed runs are removed first (the caller holds the folder's lock). The allocator
     thresholds are applied first: this often runs in the embedding child, where no job has applied them, and an
     encoder's batches churn large blocks as a task model's pool pass does (docs/cpu-performance.md)."""
-    tune_allocator()
+    allocator = tune_allocator()
     model = ENCODERS.get(encoder).build(root, download, random_seed)
     remove_stale_scratch(folder)
     scratch = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.{scratch_owner()}.",
@@ -198,7 +198,7 @@ def compute(folder: Path, data, encoder: str, root: Path, download: bool, random
             write_file(scratch / f"{split}.npy", lambda f, a=array: np.save(f, a, allow_pickle=False))
             recorded[split] = {"rows": len(array), "sha256": sha256_file(scratch / f"{split}.npy"), **cost}
         meta = {"dataset": data.name, "encoder": encoder, "weights": fingerprint, "dim": model.dim,
-                "dataset_files": data.fingerprint, "splits": recorded, "computed_on": embedding_compute()}
+                "dataset_files": data.fingerprint, "splits": recorded, "computed_on": embedding_compute(allocator)}
         write_file(scratch / "meta.json", lambda f: f.write(json.dumps(meta, indent=1).encode()))
         remove_incomplete(folder)
         try:
@@ -210,7 +210,7 @@ def compute(folder: Path, data, encoder: str, root: Path, download: bool, random
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def embedding_compute() -> dict:
+def embedding_compute(allocator: dict) -> dict:
     """Where the embeddings were computed, for the cost recorded beside them (`splits.*.seconds`): the device, the
     torch threads and the allocator setting, the things that make the same embedding take minutes or hours."""
     from ..hardware import describe_compute
@@ -218,7 +218,7 @@ def embedding_compute() -> dict:
 
     device = encoding_device()
     return {"device": str(device), **describe_compute(device), "torch_threads": torch.get_num_threads(),
-            "allocator_thresholds": tune_allocator()["applied"]}
+            "allocator_thresholds": allocator["applied"]}
 
 
 def cache_name(dataset: str) -> str:
