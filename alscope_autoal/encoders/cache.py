@@ -227,11 +227,17 @@ def cache_name(dataset: str) -> str:
     return f"{dataset}-{source.sha256()}" if source else dataset
 
 
+def cache_location(dataset: str, encoder: str, root: Path, download: bool, random_seed: int | None
+                   ) -> tuple[Path, str]:
+    """(the cache folder of this dataset and encoder, the encoder's weights fingerprint)."""
+    fingerprint = ENCODERS.get(encoder).fingerprint(root, download, random_seed)
+    return cache_folder(root, cache_name(dataset), encoder, fingerprint), fingerprint
+
+
 def cached_arrays(data, encoder: str, root: Path, download: bool, random_seed: int | None
                   ) -> tuple[Path, str, tuple[dict[str, np.ndarray], dict[str, str]] | None]:
     """(cache folder, weights fingerprint, the cached arrays and their sha256, or None when not computed yet)."""
-    fingerprint = ENCODERS.get(encoder).fingerprint(root, download, random_seed)
-    folder = cache_folder(root, cache_name(data.name), encoder, fingerprint)
+    folder, fingerprint = cache_location(data.name, encoder, root, download, random_seed)
     rows = {split: len(getattr(data, f"{split}_y")) for split in SPLITS}
     return folder, fingerprint, read_cache(folder, fingerprint, data.fingerprint, rows)
 
@@ -299,8 +305,7 @@ def embed_into_cache(dataset: str, encoder: str, root: str, download: bool, sour
     """Compute the cache (in the embedding child) and say what it cost, from its `meta.json`."""
     register_all(sources)
     embedded_dataset(dataset, encoder, root, download)
-    fingerprint = ENCODERS.get(encoder).fingerprint(Path(root), download, None)
-    folder = cache_folder(Path(root), cache_name(dataset), encoder, fingerprint)
+    folder = cache_location(dataset, encoder, Path(root), download, None)[0]
     return embedding_cost(json.loads((folder / "meta.json").read_text()))
 
 
