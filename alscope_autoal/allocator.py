@@ -8,6 +8,15 @@ the largest activation block and the trim threshold above what one pass frees le
 reuse them; system time falls to almost nothing. Blocks larger than the threshold (rare, one-off) are still mapped
 and returned to the kernel.
 
+With the thresholds, a small block that outlives a pass pins the freed activation blocks below it, and oneDNN
+(torch's CPU convolution library) makes such blocks: it compiles a kernel for each new convolution shape and keeps
+it in a process-wide cache, with bookkeeping in many ~100-byte blocks. The pool's last batch has a new shape every
+round (the pool shrinks by each query), so kernels are compiled mid-pass, while the heap's top is high, and their
+blocks are never freed. That put a spawned worker's peak anywhere from +2 to +23 % of the platform allocator's from
+one run to the next. So where the thresholds are applied, oneDNN's cache is turned off too
+(`ONEDNN_PRIMITIVE_CACHE_CAPACITY=0`, `stop_onednn_kernel_cache`): each kernel is compiled for its call and freed
+after it, at a cost measured in docs/cpu-performance.md ("Peak memory").
+
 The setting only changes where memory comes from, never a number: `tests/test_allocator.py` compares the rows of a
 sweep with and without it. It is applied once per process by `compute_job` (runner/core.py), which every backend
 calls (in this process, spawned local workers, Ray tasks), before the job loads data or builds its model; the
@@ -18,7 +27,8 @@ Where it does nothing, the job runs as before and its result footer says why (`a
   through `mallopt` (macOS's and Windows' keep large blocks in their own caches; musl always maps them);
 - `AUTOAL_MALLOC_TUNING=off` in the environment, to measure or reproduce the platform's default;
 - `MALLOC_MMAP_THRESHOLD_` or `MALLOC_TRIM_THRESHOLD_` already set: the user's choice wins (the selection memory
-  benchmark sets the first so that freed blocks leave the resident set);
+  benchmark sets the first so that freed blocks leave the resident set); so does a user's
+  `ONEDNN_PRIMITIVE_CACHE_CAPACITY`, which the footer then records;
 - a glibc that refuses the threshold (before 2.35, `mallopt` caps it at 32 MiB on 64-bit systems).
 """
 
@@ -37,6 +47,7 @@ TRIM_THRESHOLD = 1024 * MIB  # above what one pool pass frees at the top of the 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's malloc.h
 SWITCH = "AUTOAL_MALLOC_TUNING"
 USER_VARIABLES = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
+ONEDNN_CACHE = "ONEDNN_PRIMITIVE_CACHE_CAPACITY"  # read by oneDNN once, at the process's first convolution
 
 _state: dict[str, Any] | None = None  # what this process did: one decision per process
 
@@ -44,7 +55,8 @@ _state: dict[str, Any] | None = None  # what this process did: one decision per 
 def tune_allocator() -> dict[str, Any]:
     """Apply the thresholds once in this process (later calls return the first outcome), and say what was done:
     {"applied": bool, "mmap_threshold": bytes, "trim_threshold": bytes, "reason": why not (when not applied),
-    "numpy_hugepage_advice": "off" (when applied; see `stop_numpy_hugepage_advice`)}."""
+    "numpy_hugepage_advice": "off" (when applied; see `stop_numpy_hugepage_advice`), "onednn_primitive_cache":
+    "off" or the user's capacity (when applied; see `stop_onednn_kernel_cache`)}."""
     global _state
     if _state is None:
         reason = refusal() or set_thresholds()
@@ -53,7 +65,19 @@ def tune_allocator() -> dict[str, Any]:
             _state["reason"] = reason
         else:
             _state["numpy_hugepage_advice"] = "off" if stop_numpy_hugepage_advice() else "no switch in this numpy"
+            _state["onednn_primitive_cache"] = stop_onednn_kernel_cache()
     return dict(_state)
+
+
+def stop_onednn_kernel_cache() -> str:
+    """Turn off oneDNN's cache of compiled convolution kernels in this process, unless the user chose a capacity:
+    "off", or what the user set.
+
+    oneDNN reads the variable once, when the process creates its first convolution, so this must run before it:
+    `compute_job` calls `tune_allocator` before the job builds its model, and the embedding cache before it loads
+    its encoder. It changes no number: a kernel compiled again is the same kernel."""
+    value = os.environ.setdefault(ONEDNN_CACHE, "0").strip()
+    return "off" if value == "0" else f"capacity {value} ({ONEDNN_CACHE} set in the environment)"
 
 
 def stop_numpy_hugepage_advice() -> bool:
