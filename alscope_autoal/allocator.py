@@ -12,7 +12,7 @@ With the thresholds, a small block that outlives a pass pins the freed activatio
 (torch's CPU convolution library) makes such blocks: it compiles a kernel for each new convolution shape and keeps
 it in a process-wide cache, with bookkeeping in many ~100-byte blocks. The pool's last batch has a new shape every
 round (the pool shrinks by each query), so kernels are compiled mid-pass, while the heap's top is high, and their
-blocks are never freed. That put a spawned worker's peak anywhere from +2 to +23 % of the platform allocator's from
+blocks are never freed. That put a spawned worker's peak anywhere from +2 to +18 % of the platform allocator's from
 one run to the next. So where the thresholds are applied, oneDNN's cache is turned off too
 (`ONEDNN_PRIMITIVE_CACHE_CAPACITY=0`, `stop_onednn_kernel_cache`): each kernel is compiled for its call and freed
 after it, at a cost measured in docs/cpu-performance.md ("Peak memory").
@@ -88,8 +88,8 @@ def stop_numpy_hugepage_advice() -> bool:
     the huge-page flag, the tensors later placed there fault in whole 2-MiB pages, and the kernel's khugepaged may
     fill the holes `malloc_trim` leaves (a worker running 10-round OrganAMNIST jobs held 90 MB of huge pages;
     CIFAR-10 workers with the advice off hold none). With the platform's settings those arrays are mappings of
-    their own and the flag goes with them. It does not remove the run-to-run spread of a worker's peak
-    (docs/cpu-performance.md, "Peak memory")."""
+    their own and the flag goes with them. (What made a worker's peak vary from run to run was oneDNN's kernel
+    cache: `stop_onednn_kernel_cache`.)"""
     try:
         from numpy._core import multiarray
     except ImportError:  # numpy 1.x
