@@ -27,8 +27,8 @@ Where it does nothing, the job runs as before and its result footer says why (`a
   through `mallopt` (macOS's and Windows' keep large blocks in their own caches; musl always maps them);
 - `AUTOAL_MALLOC_TUNING=off` in the environment, to measure or reproduce the platform's default;
 - `MALLOC_MMAP_THRESHOLD_` or `MALLOC_TRIM_THRESHOLD_` already set: the user's choice wins (the selection memory
-  benchmark sets the first so that freed blocks leave the resident set); so does a user's
-  `ONEDNN_PRIMITIVE_CACHE_CAPACITY`, which the footer then records;
+  benchmark sets the first so that freed blocks leave the resident set); a user's
+  `ONEDNN_PRIMITIVE_CACHE_CAPACITY` is kept too (the thresholds still apply; the footer records the capacity);
 - a glibc that refuses the threshold (before 2.35, `mallopt` caps it at 32 MiB on 64-bit systems).
 """
 
