@@ -7,8 +7,8 @@ count (IMDB's file count) against the official one registered in `OFFICIAL_LINES
 refused in one line instead of giving a silently smaller dataset. A subset made on purpose (the tests' fixtures)
 is read when `AUTOAL_TEXT_SUBSETS=1` is set.
 
-`--download` fetches an archive only when the dataset's files are missing, checks it against the sha256 registered
-in `ARCHIVE_SHA256` before unpacking anything, and unpacks tar files with tarfile's "data" filter (no absolute
+`--download` fetches an archive (TREC: its two files) only when the dataset's files are missing, checks it against
+the sha256 registered in `ARCHIVE_SHA256` (`TREC_FILE_SHA256`) before unpacking or keeping anything, and unpacks tar files with tarfile's "data" filter (no absolute
 paths, no links or paths leaving the folder, no device files).
 """
 
@@ -19,7 +19,6 @@ import hashlib
 import os
 import re
 import shutil
-import sys
 import tarfile
 import tempfile
 import zipfile
@@ -70,9 +69,21 @@ URLS = {
     "sst5": "https://nlp.stanford.edu/sentiment/trainDevTestTrees_PTB.zip",
 }
 
-# The sha256 of each archive, checked before it is unpacked. None: not registered yet, because no copy could be
-# hashed where this was written (no network); such a download is unpacked with a one-line notice giving its sha256.
-ARCHIVE_SHA256: dict[str, str | None] = {name: None for name in ("mr", "agnews", "yelp", "dbpedia", "imdb", "sst5")}
+# The sha256 of each download, checked before anything is unpacked or kept. No copy could be hashed here (no
+# network); each digest was published by others who fetched the same URL, with its size, and all but AG News's by
+# two independent sources (docs/frozen-encoders.md, "Text datasets: downloads, archives and sizes", names them).
+ARCHIVE_SHA256: dict[str, str] = {
+    "mr": "a05befe52aafda71d458d188a1c54506a998b1308613ba76bbda2e5029409ce9",
+    "agnews": "9a8c300eabb45750237fcc669f61cb8a3448f3ef6f6098e1ce340e444f6872be",
+    "yelp": "56006b0a17a370f1e366504b1f2c3e3754e4a3dda17d3e718a885c552869a559",
+    "dbpedia": "42db5221ddedddb673a4cabcc5f3a7d869714c878bcfe4ba94b29d14aa38e417",
+    "imdb": "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe",
+    "sst5": "5c613a4f673fc74097d523a2c83f38e0cc462984d847b82c7aaf36b01cbbbfcc",
+}
+TREC_FILE_SHA256: dict[str, str] = {  # TREC comes as two plain files
+    "train_5500.label": "9e4c8bdcaffb96ed61041bd64b564183d52793a8e91d84fc3a8646885f466ec3",
+    "TREC_10.label": "033f22c028c2bbba9ca682f68ffe204dc1aa6e1cf35dd6207f2d4ca67f0d0e8e",
+}
 
 # Lines (rows, sentences) of each official file; IMDB: files per split and polarity. TREC also accepts the copy in
 # ../shared/data, which lacks the 8 train and 1 test lines with non-ASCII text (5,444 / 499).
@@ -267,7 +278,7 @@ def fetch_archive(dataset: str, url: str, target: Path, moves: dict[str, str]) -
     with tempfile.TemporaryDirectory(dir=target) as scratch:
         archive = Path(scratch) / url.rsplit("/", 1)[1]
         fetch_url(url, archive)
-        check_archive(dataset, url, archive)
+        check_download(url, archive, ARCHIVE_SHA256[dataset])
         unpack(archive, Path(scratch))
         for source, name in moves.items():
             if (target / name).exists():
@@ -276,13 +287,12 @@ def fetch_archive(dataset: str, url: str, target: Path, moves: dict[str, str]) -
             shutil.move(str(Path(scratch) / source), str(target / name))
 
 
-def check_archive(dataset: str, url: str, archive: Path) -> None:
-    found, registered = sha256_file(archive), ARCHIVE_SHA256.get(dataset)
-    if registered is None:
-        print(f"note: no sha256 is registered for {url}; this download's is {found}", file=sys.stderr)
-    elif found != registered:
-        raise DataError(f"the archive fetched from {url} has sha256 {found[:16]}..., not the registered "
-                        f"{registered[:16]}...: nothing was unpacked; retry later, or fetch it by hand and compare")
+def check_download(url: str, path: Path, registered: str) -> None:
+    found = sha256_file(path)
+    if found != registered:
+        raise DataError(f"the file fetched from {url} has sha256 {found[:16]}..., not the registered "
+                        f"{registered[:16]}...: nothing was unpacked or kept; retry later, or fetch it by hand and "
+                        "compare")
 
 
 def unpack(archive: Path, folder: Path) -> None:
@@ -300,18 +310,25 @@ def unpack(archive: Path, folder: Path) -> None:
     archive.unlink()
 
 
-def fetch_files(url: str, target: Path, names: list[str]) -> None:
+def fetch_files(url: str, target: Path, hashes: dict[str, str]) -> None:
+    """Fetch each missing file `url + name` into `target`, through a scratch folder: a file that fails its sha256
+    check is not kept."""
     target.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        if not (target / name).is_file():
-            fetch_url(url + name, target / name)
+    for name, registered in hashes.items():
+        if (target / name).is_file():
+            continue
+        with tempfile.TemporaryDirectory(dir=target) as scratch:
+            fetched = Path(scratch) / name
+            fetch_url(url + name, fetched)
+            check_download(url + name, fetched, registered)
+            os.replace(fetched, target / name)
 
 
 def downloader(dataset: str, folder: str, moves: dict[str, str] | None = None) -> Callable[[Path], None]:
     def download(data_dir: Path) -> None:
         root = data_dir / TEXT
         if dataset == "trec":
-            fetch_files(URLS["trec"], root / folder, ["train_5500.label", "TREC_10.label"])
+            fetch_files(URLS["trec"], root / folder, TREC_FILE_SHA256)
         else:
             fetch_archive(dataset, URLS[dataset], root, moves or {folder: folder})
 
