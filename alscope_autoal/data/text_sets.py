@@ -8,8 +8,8 @@ refused in one line instead of giving a silently smaller dataset. A subset made 
 is read when `AUTOAL_TEXT_SUBSETS=1` is set.
 
 `--download` fetches an archive (TREC: its two files) only when the dataset's files are missing, checks it against
-the sha256 registered in `ARCHIVE_SHA256` (`TREC_FILE_SHA256`) before unpacking or keeping anything, and unpacks tar files with tarfile's "data" filter (no absolute
-paths, no links or paths leaving the folder, no device files).
+the sha256 registered in `ARCHIVE_SHA256` (`TREC_FILE_SHA256`) before unpacking or keeping anything, and unpacks
+tar files with tarfile's "data" filter (no absolute paths, no links or paths leaving the folder, no device files).
 """
 
 from __future__ import annotations

@@ -10,10 +10,10 @@ margin 1, the module has one 128-unit branch per feature level, and the features
 loss after 60% of the steps (120 of 200 epochs in the paper).
 
 On the linear profile the task model itself trains full-batch with L-BFGS, which has no mini-batches to attach the
-module's ranking loss to, so the joint copy trains with Adam at lr 0.01 in batches of 64 for 20 passes
-over the labeled set (`training.minibatch_profile`, `MINIBATCH_PASSES`): the paper's joint mini-batch training, at 1/10 of its 200
-epochs and at 2/5 of this profile's former 50 passes (at least 300 steps) -- on frozen embeddings the head fits in
-far fewer passes than a CNN from scratch.
+module's ranking loss to, so the joint copy trains with Adam at lr 0.01 in batches of 64 for 20 passes over the
+labeled set (`training.minibatch_profile`, `MINIBATCH_PASSES`): the paper's joint mini-batch training, at 1/10 of
+its 200 epochs and at 2/5 of this profile's former 50 passes (at least 300 steps) -- on frozen embeddings the head
+fits in far fewer passes than a CNN from scratch.
 """
 
 from __future__ import annotations
