@@ -1,7 +1,8 @@
 """How far the linear profile's L-BFGS iterations take the head: for seeded random labeled sets of a few sizes, the
 dropout-marginalised training loss, the weight norm and the training accuracy after each iteration budget (the
 profile's `epochs`). Where the loss falls towards 0 while the weight norm keeps growing, the labeled set is
-linearly separable and the objective has no minimum: the iteration budget is what stops the head.
+linearly separable and the objective has no minimum: the iteration budget is what stops the head. That was the
+profile before its L2 term (526ab4a); `--weight-decay 0` runs the head without the term (at today's tolerances).
 
     OMP_NUM_THREADS=1 python benchmarks/linear_head_convergence.py --datasets trec,mr --encoder minilm \\
         --data-dir ../shared/data --labels 500,1100 --iterations 10,20,40,100,300
@@ -22,6 +23,7 @@ def main() -> None:
     parser.add_argument("--labels", default="500,1100", help="labeled-set sizes, comma-separated")
     parser.add_argument("--iterations", default="10,20,40,100,300", help="L-BFGS iteration budgets")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--weight-decay", type=float, help="the head's L2 strength instead of the profile's")
     args = parser.parse_args()
     try:
         sizes, budgets = [int(n) for n in args.labels.split(",")], [int(n) for n in args.iterations.split(",")]
@@ -36,6 +38,8 @@ def main() -> None:
     from alscope_autoal.training import normalise, train_model
 
     profile = PROFILES.get("linear")
+    if args.weight_decay is not None:
+        profile = profile.with_(weight_decay=args.weight_decay)
     print("dataset | labels | L-BFGS iterations | training loss | weight norm | training accuracy")
     for dataset in args.datasets.split(","):
         data = embedded_dataset(dataset, args.encoder, args.data_dir)
