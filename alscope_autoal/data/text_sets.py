@@ -70,8 +70,8 @@ URLS = {
 }
 
 # The sha256 of each download, checked before anything is unpacked or kept. No copy could be hashed here (no
-# network); each digest was published by others who fetched the same URL, with its size, and all but AG News's by
-# two independent sources (docs/frozen-encoders.md, "Text datasets: downloads, archives and sizes", names them).
+# network); each digest was published by others who fetched the same URL, with its size, and all but MR's and AG
+# News's by two independent sources (docs/frozen-encoders.md, "Text datasets: downloads, archives and sizes").
 ARCHIVE_SHA256: dict[str, str] = {
     "mr": "a05befe52aafda71d458d188a1c54506a998b1308613ba76bbda2e5029409ce9",
     "agnews": "9a8c300eabb45750237fcc669f61cb8a3448f3ef6f6098e1ce340e444f6872be",
