@@ -53,8 +53,10 @@ def main() -> None:
     args = parser.parse_args()
     try:
         sizes, strengths = [int(n) for n in args.labels.split(",")], [float(c) for c in args.C.split(",")]
+        grad, change = (float(t) for t in args.tolerances.split(",")) if args.tolerances else (None, None)
     except ValueError:
-        parser.error("--labels takes whole numbers and --C numbers, comma-separated, such as 100,300 and 10,30")
+        parser.error("--labels takes whole numbers, --C numbers, --tolerances two numbers, comma-separated, such as "
+                     "100,300, 10,30 and 1e-7,1e-9")
     torch.set_num_threads(1)
     from alscope_autoal.encoders.cache import embedded_dataset
     from alscope_autoal.loop import image_spec
@@ -65,7 +67,6 @@ def main() -> None:
     from alscope_autoal.training import train_model
 
     if args.tolerances:
-        grad, change = (float(t) for t in args.tolerances.split(","))
         training.HEAD_TOLERANCES = {"tolerance_grad": grad, "tolerance_change": change}
 
     profile, iterations = PROFILES.get("linear"), count_iterations()
