@@ -132,7 +132,8 @@ def run_job(spec: JobSpec, data: ImageDataset, device: torch.device | None = Non
     img = replace(image_spec(data, prepared), pretrained=pretrained_weights(profile, data_dir))
     pool_x = prepared.pool_x.to(device)
     pool = LabelState(len(prepared.pool_y), prepared.is_unknown)
-    pool.label(initial_indices(prepared, spec), 0)
+    added = initial_indices(prepared, spec)  # the pool rows labeled for the next round's training
+    pool.label(added, 0)
     strategy = make_strategy(spec.strategy, spec.params)
     query_cost: dict[str, Any] = {"n_queried": 0, "n_queried_unknown": 0, "selection_seconds": 0.0,
                                   "selection_cpu_seconds": 0.0}
@@ -150,6 +151,7 @@ def run_job(spec: JobSpec, data: ImageDataset, device: torch.device | None = Non
             "train_image_steps": image_steps(len(trainable), profile), "eval_images": len(prepared.test_y),
             "labeled_class_counts": np.bincount(prepared.pool_y[trainable].numpy(), minlength=img.n_classes)
             .tolist(),
+            "labeled_ids_added": prepared.train_index[added].tolist(),
         }
         rows.append(row)
         if on_round:
@@ -169,6 +171,7 @@ def run_job(spec: JobSpec, data: ImageDataset, device: torch.device | None = Non
         query_cost = {"n_queried": len(picked), "n_queried_unknown": int(pool.is_unknown[picked].sum()),
                       **seconds, **selection.extras}
         pool.label(picked, round_ + 1)
+        added = picked
         del ctx, model
         release_free_memory()
     return rows

@@ -32,6 +32,7 @@ class PreparedData:
     test_x: torch.Tensor
     test_y: torch.Tensor
     classes: list[str]  # the known classes
+    train_index: np.ndarray  # each pool row's index in the dataset's training set
 
 
 def subsample(n: int, cap: int | None, rng: np.random.Generator) -> np.ndarray:
@@ -83,7 +84,7 @@ def prepare(data: ImageDataset, spec: JobSpec, profile: Profile) -> PreparedData
     return PreparedData(
         pool_x=data.train_x[pool_idx], pool_y=torch.from_numpy(pool_y), is_unknown=pool_y < 0,
         test_x=data.test_x[test_idx], test_y=torch.from_numpy(test_y[test_y >= 0]),
-        classes=[data.classes[c] for c in known],
+        classes=[data.classes[c] for c in known], train_index=pool_idx,
     )
 
 

@@ -132,9 +132,25 @@ def test_select_or_all_takes_everything_without_asking_the_strategy(fresh_contex
 def test_same_spec_twice_gives_identical_accuracies_and_picks(digits):
     first, second = (run_job(smoke_spec("margin"), digits) for _ in range(2))
     for a, b in zip(first, second):
-        assert a["accuracy"] == b["accuracy"] and a["labeled_class_counts"] == b["labeled_class_counts"]
-    # identical picks: the labeled sets (through their class counts and accuracies) and the job ids match
+        assert a["accuracy"] == b["accuracy"] and a["labeled_ids_added"] == b["labeled_ids_added"]
     assert first[-1]["job_id"] == second[-1]["job_id"]
+
+
+def test_rows_name_the_training_samples_each_round_labeled(digits):
+    """On a long-tailed pool (a subset of the training set), the ids are the dataset's own: rows 0 to r together
+    are round r's labeled set, and their classes are the ones the row counts."""
+    rows = run_job(smoke_spec("entropy", imbalance_factor=10.0, rounds=3), digits)
+    added = [row["labeled_ids_added"] for row in rows]
+    assert [len(ids) for ids in added] == [20, 10, 10, 10]
+    labeled: list[int] = []
+    for row, ids in zip(rows, added):
+        labeled += ids
+        counts = np.bincount(digits.train_y.numpy()[labeled], minlength=len(row["labeled_class_counts"]))
+        assert counts.tolist() == row["labeled_class_counts"]
+    assert len(set(labeled)) == len(labeled)
+    pool_classes = np.bincount(digits.train_y.numpy()[prepare(digits, smoke_spec(imbalance_factor=10.0),
+                                                              PROFILES.get("smoke")).train_index])
+    assert pool_classes.max() >= 5 * pool_classes.min()  # the pool really is a long-tailed subset
 
 
 def test_round_zero_is_shared_by_all_strategies_of_a_seed(digits):
