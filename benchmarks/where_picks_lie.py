@@ -10,7 +10,8 @@ samples its queries bought (the rows' `labeled_ids_added` after round 0; round 0
   between two classes, lower where several mix;
 - AUBC (%) from the same rows.
 
-Distances are Euclidean on the cached embeddings the jobs trained on (their encoder), over the whole pool.
+Distances are Euclidean on the cached embeddings the jobs trained on (their encoder), to every sample of the
+training set (the pool, unless the jobs capped it with --max-pool).
 
     OMP_NUM_THREADS=1 python benchmarks/where_picks_lie.py RESULTS --dataset cifar10 \\
         --encoder efficientnet-lite0 --data-dir DIR
@@ -76,9 +77,13 @@ def main() -> None:
     except UserError as error:
         parser.error(str(error))
     rows = rows[rows["dataset"] == args.dataset]
-    if rows.empty or "labeled_ids_added" not in rows or rows["labeled_ids_added"].isna().any():
+    lacking = rows.reindex(columns=["labeled_ids_added"])["labeled_ids_added"].isna()
+    if lacking.all():
         parser.error(f"{args.results} has no rows of {args.dataset} that record labeled_ids_added (results written "
                      "before 0bf60fa have none): rerun the jobs")
+    if lacking.any():
+        print(f"left out: {rows.loc[lacking, 'job_id'].nunique()} job(s) written before their rows named the picks")
+    rows = rows[~lacking]
     x, y = data.train_x.float(), data.train_y.numpy()
     reference = np.random.default_rng(SEED).choice(len(x), REFERENCE_SIZE, replace=False)
     reference_typicality = (1 / nearest(x[reference], x, NEIGHBOURS)[0].mean(1)).numpy()
@@ -89,7 +94,7 @@ def main() -> None:
         areas = [aubc(job["n_labeled"].to_numpy(), job["accuracy"].to_numpy()) for _, job in jobs.groupby("job_id")]
         table[strategy] = describe(picked, x, y, reference_typicality) | {"AUBC %": 100 * np.mean(areas),
                                                                          "jobs": jobs["job_id"].nunique()}
-    frame = pd.DataFrame(table).T.sort_values("typicality percentile")
+    frame = pd.DataFrame(table).T.sort_values("typicality percentile").astype({"picks": int, "jobs": int})
     print(f"{args.dataset}/{args.encoder}: the pool's own neighbour agreement {pool['neighbour agreement %']:.1f} %, "
           f"two-class share {pool['two-class share %']:.1f} %\n"
           f"{frame.round(1).to_string()}")
