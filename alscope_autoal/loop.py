@@ -132,7 +132,7 @@ def run_job(spec: JobSpec, data: ImageDataset, device: torch.device | None = Non
     img = replace(image_spec(data, prepared), pretrained=pretrained_weights(profile, data_dir))
     pool_x = prepared.pool_x.to(device)
     pool = LabelState(len(prepared.pool_y), prepared.is_unknown)
-    added = initial_indices(prepared, spec)  # the pool rows labeled for the next round's training
+    added = initial_indices(prepared, spec)  # pool rows labeled since the last row: the initial set, then each batch
     pool.label(added, 0)
     strategy = make_strategy(spec.strategy, spec.params)
     query_cost: dict[str, Any] = {"n_queried": 0, "n_queried_unknown": 0, "selection_seconds": 0.0,

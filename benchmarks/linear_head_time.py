@@ -24,7 +24,7 @@ EARLY = dict(epochs=20, weight_decay=0.0)  # 9f3ef47 to 526ab4a
 
 
 def job_head_seconds(x: torch.Tensor, y: torch.Tensor, spec, profile, seed: int,
-                     warm: bool = False) -> tuple[float, float]:
+                     warm: bool = False) -> tuple[float, torch.nn.Module]:
     """(CPU seconds of a job's 11 head trainings, the last model: trained on 1,100 labels). `warm`: each training
     after the first continues from the previous one's head."""
     from alscope_autoal.training import fit_full_batch, normalise, train_model
