@@ -49,7 +49,8 @@ def describe(ids: np.ndarray, x: torch.Tensor, y: np.ndarray, reference_typicali
     percentile = 100 * np.searchsorted(np.sort(reference_typicality), typicality) / len(reference_typicality)
     labels = y[neighbours.numpy()]
     agreement = (labels == y[ids, None]).mean(1)
-    by_class = np.stack([np.bincount(row, minlength=y.max() + 1) for row in labels])
+    by_class = np.zeros((len(ids), y.max() + 1))
+    np.add.at(by_class, (np.arange(len(ids))[:, None], labels), 1)
     two_classes = np.sort(by_class, 1)[:, -2:].sum(1) / NEIGHBOURS
     return {"picks": len(ids), "typicality percentile": percentile.mean(),
             "atypical share %": 100 * (percentile < 10).mean(), "neighbour agreement %": 100 * agreement.mean(),
